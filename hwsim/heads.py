@@ -1,0 +1,58 @@
+"""Parsing and validating heads-per-layer vectors (one integer per layer, 0..n_heads)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from hwsim.errors import HeadsError
+from hwsim.spec import ModelSpec
+
+
+def parse_heads(text: str, n_layers: int | None = None) -> tuple[int, ...]:
+    """Parse ``"8,6,6,4"``; a single value (``"4"``) broadcasts to every layer when ``n_layers`` is given."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if not parts or any(p == "" for p in parts):
+        raise HeadsError(f"malformed --heads-per-layer {text!r}: expected comma-separated integers like 8,6,6,4")
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise HeadsError(f"malformed --heads-per-layer {text!r}: {text!r} is not a list of integers") from None
+    if len(values) == 1 and n_layers is not None:
+        values = values * n_layers
+    return values
+
+
+def validate_heads(spec: ModelSpec, heads: Sequence[int]) -> tuple[int, ...]:
+    """Check a heads vector against the spec: right length, each entry in 0..n_heads."""
+    heads = tuple(int(h) for h in heads)
+    if len(heads) != spec.n_layers:
+        raise HeadsError(
+            f"heads-per-layer has {len(heads)} entries but model '{spec.name}' has {spec.n_layers} layers"
+        )
+    for layer, h in enumerate(heads):
+        if h < 0 or h > spec.n_heads:
+            raise HeadsError(
+                f"heads-per-layer entry {h} for layer {layer} is outside 0..{spec.n_heads} (model '{spec.name}')"
+            )
+    return heads
+
+
+def resolve_heads(spec: ModelSpec, text: str | None) -> tuple[int, ...]:
+    """CLI helper: parse and validate, defaulting to all heads kept."""
+    if text is None or text == "":
+        return spec.full_heads()
+    return validate_heads(spec, parse_heads(text, spec.n_layers))
+
+
+def validate_heads_matrix(spec: ModelSpec, heads: np.ndarray) -> np.ndarray:
+    """Vectorised check of a (n_configs, n_layers) integer matrix; returns it as int64."""
+    arr = np.asarray(heads)
+    if arr.ndim != 2 or arr.shape[1] != spec.n_layers:
+        raise HeadsError(f"heads matrix must have shape (n_configs, {spec.n_layers}), got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise HeadsError("heads matrix must hold integers")
+    if arr.size and (arr.min() < 0 or arr.max() > spec.n_heads):
+        raise HeadsError(f"heads matrix has entries outside 0..{spec.n_heads}")
+    return arr.astype(np.int64)

@@ -1,0 +1,149 @@
+"""Typed model spec shared by the cost model and the torch models: one recipe describes both sides.
+
+A recipe is a TOML file with a ``[model]`` table (this module) and optional ``[train]``, ``[gates]`` and ``[data]``
+tables that only ``hwsim.nn`` reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from hwsim.errors import SpecError
+from hwsim.tomlio import load_toml
+
+
+class Family(str, Enum):
+    """Which architecture a spec describes."""
+
+    ALL_ATTENTION = "all_attention"  # Sukhbaatar et al. 2019: persistent vectors replace the FF block
+    TRANSFORMER_XL = "transformer_xl"  # Dai et al. 2019 baseline: attention + FF block per layer
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    """Architecture of an All-Attention or Transformer-XL language model (pre-LN, relative attention as in Shim et al.).
+
+    Every size is a count (tokens, vectors, channels); bits are storage widths used by the cost model.
+    """
+
+    name: str
+    family: Family = Family.ALL_ATTENTION
+    n_layers: int
+    d_model: int
+    n_heads: int
+    d_head: int
+    n_persistent: int = 0  # N persistent key/value vectors *per head* (paper.md §4.5); 0 for Transformer-XL
+    d_ff: int = 0  # feed-forward width; 0 for All-Attention
+    segment_len: int  # T, tokens predicted per segment
+    memory_len: int  # M, cached hidden states of the previous segment
+    pos_len: int = 0  # rows of the learned position table R (S2: 512); 0 means segment_len + memory_len
+    vocab_size: int
+    adaptive_cutoffs: tuple[int, ...] = ()  # e.g. (20000, 40000, 200000) for WT103; empty = plain softmax
+    adaptive_div: int = 4  # each tail cluster's width is d_model / div**i (paper.md: div 4)
+    weight_bits: int = 8
+    act_bits: int = 8
+
+    def __post_init__(self) -> None:
+        positive = ("n_layers", "d_model", "n_heads", "d_head", "segment_len", "vocab_size", "weight_bits", "act_bits")
+        for field in positive:
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise SpecError(f"model spec '{self.name}': {field} must be a positive integer, got {value!r}")
+        for field in ("n_persistent", "d_ff", "memory_len", "pos_len"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise SpecError(f"model spec '{self.name}': {field} must be a non-negative integer, got {value!r}")
+        if self.family is Family.ALL_ATTENTION and self.n_persistent == 0:
+            raise SpecError(f"model spec '{self.name}': an all_attention model needs n_persistent > 0")
+        if self.family is Family.TRANSFORMER_XL and self.d_ff == 0:
+            raise SpecError(f"model spec '{self.name}': a transformer_xl model needs d_ff > 0")
+        if self.pos_len and self.pos_len < self.segment_len + self.memory_len:
+            raise SpecError(
+                f"model spec '{self.name}': pos_len {self.pos_len} is shorter than segment_len + memory_len "
+                f"({self.segment_len + self.memory_len})"
+            )
+        cutoffs = self.adaptive_cutoffs
+        if cutoffs:
+            if list(cutoffs) != sorted(set(cutoffs)) or cutoffs[0] <= 0 or cutoffs[-1] >= self.vocab_size:
+                raise SpecError(
+                    f"model spec '{self.name}': adaptive_cutoffs must be strictly increasing and inside "
+                    f"(0, vocab_size={self.vocab_size}), got {list(cutoffs)}"
+                )
+            if self.adaptive_div < 1:
+                raise SpecError(f"model spec '{self.name}': adaptive_div must be >= 1")
+            for i in range(1, len(cutoffs) + 1):
+                if self.d_model // self.adaptive_div**i < 1:
+                    raise SpecError(f"model spec '{self.name}': d_model / adaptive_div**{i} is below 1")
+
+    # ---- derived sizes -------------------------------------------------------------------------------------------
+    @property
+    def context_len(self) -> int:
+        """L = T + M: keys/values each query attends to (memory plus current segment)."""
+        return self.segment_len + self.memory_len
+
+    @property
+    def pos_rows(self) -> int:
+        """Rows of the learned relative-position table R."""
+        return self.pos_len or self.context_len
+
+    @property
+    def total_heads(self) -> int:
+        return self.n_layers * self.n_heads
+
+    @property
+    def adaptive_clusters(self) -> tuple[tuple[int, int, int], ...]:
+        """(start, end, width) of each adaptive cluster; one cluster (0, V, d) for a plain softmax."""
+        edges = (0, *self.adaptive_cutoffs, self.vocab_size)
+        return tuple(
+            (edges[i], edges[i + 1], self.d_model // self.adaptive_div**i if self.adaptive_cutoffs else self.d_model)
+            for i in range(len(edges) - 1)
+        )
+
+    def full_heads(self) -> tuple[int, ...]:
+        return (self.n_heads,) * self.n_layers
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["family"] = self.family.value
+        out["adaptive_cutoffs"] = list(self.adaptive_cutoffs)
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "spec") -> "ModelSpec":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise SpecError(f"{source}: unknown model field(s): {', '.join(unknown)}")
+        missing = sorted(
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.name not in raw and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        )
+        if missing:
+            raise SpecError(f"{source}: missing model field(s): {', '.join(missing)}")
+        values = dict(raw)
+        try:
+            values["family"] = Family(values.get("family", Family.ALL_ATTENTION.value))
+        except ValueError:
+            choices = ", ".join(f.value for f in Family)
+            raise SpecError(f"{source}: unknown family {raw.get('family')!r} (choose {choices})") from None
+        values["adaptive_cutoffs"] = tuple(values.get("adaptive_cutoffs", ()))
+        return cls(**values)
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """The whole recipe TOML as a dict (``model`` plus optional ``train``, ``gates``, ``data`` tables)."""
+    raw = load_toml(path, SpecError)
+    if "model" not in raw or not isinstance(raw["model"], dict):
+        raise SpecError(f"{path}: recipe has no [model] table")
+    return raw
+
+
+def load_spec(path: str | Path) -> ModelSpec:
+    """The ``[model]`` table of a recipe as a validated :class:`ModelSpec`."""
+    raw = load_recipe(path)
+    return ModelSpec.from_dict(raw["model"], source=str(path))
