@@ -48,6 +48,11 @@ class ModelSpec:
     act_bits: int = 8
 
     def __post_init__(self) -> None:
+        try:  # accept the plain string too (ModelSpec(family="transformer_xl")); `is` comparisons need the enum
+            object.__setattr__(self, "family", Family(self.family))
+        except ValueError:
+            choices = ", ".join(f.value for f in Family)
+            raise SpecError(f"model spec '{self.name}': unknown family {self.family!r} (choose {choices})") from None
         positive = ("n_layers", "d_model", "n_heads", "d_head", "segment_len", "vocab_size", "weight_bits", "act_bits")
         for field in positive:
             value = getattr(self, field)

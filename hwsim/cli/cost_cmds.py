@@ -1,7 +1,115 @@
-"""(being written)"""
+"""``hwsim gemm``, ``hwsim cost``, ``hwsim export``: thin wrappers over hwsim.accel."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
 
 import typer
+
+from hwsim.accel.config import CostMode, Dataflow
+
+
+class ExportFormat(str, Enum):
+    SCALESIM = "scalesim"
+
+
+class Interface(str, Enum):
+    CALC = "CALC"
+    USER = "USER"
+
+
+def _model_accel(model: Path, accel: str, heads_per_layer: Optional[str], batch: int, mode: Optional[CostMode]):
+    """Shared by cost and export: spec, heads, workload, accelerator (with an optional mode override)."""
+    from hwsim.accel.config import load_accel, with_overrides
+    from hwsim.heads import resolve_heads
+    from hwsim.spec import load_spec
+    from hwsim.workload import build_workload
+
+    spec = load_spec(model)
+    heads = resolve_heads(spec, heads_per_layer)
+    config = load_accel(accel)
+    if mode is not None:
+        config = with_overrides(config, {"mode": mode})
+    return build_workload(spec, heads, batch), config
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to ``app``."""
+
+    @app.command("gemm")
+    def gemm_cmd(
+        m: int = typer.Option(..., "--m", min=0, help="Rows of A and C."),
+        n: int = typer.Option(..., "--n", min=0, help="Columns of B and C."),
+        k: int = typer.Option(..., "--k", min=0, help="Inner dimension."),
+        rows: int = typer.Option(..., "--rows", min=1, help="PE rows R."),
+        cols: int = typer.Option(..., "--cols", min=1, help="PE columns C."),
+        dataflow: Dataflow = typer.Option(..., "--dataflow", help="os, ws or is."),
+        ifmap_kb: int = typer.Option(256, "--ifmap-kb", min=1, help="Ifmap SRAM, KiB (SCALE-Sim default 256)."),
+        filter_kb: int = typer.Option(256, "--filter-kb", min=1, help="Filter SRAM, KiB (SCALE-Sim default 256)."),
+        ofmap_kb: int = typer.Option(128, "--ofmap-kb", min=1, help="Ofmap SRAM, KiB (SCALE-Sim default 128)."),
+        bandwidth: float = typer.Option(10.0, "--bandwidth", min=1e-9, help="DRAM words per cycle."),
+        word_bytes: int = typer.Option(1, "--word-bytes", min=1, help="Bytes per word, every operand (SCALE-Sim: 1)."),
+        clock_hz: float = typer.Option(1e9, "--clock-hz", min=1.0, help="Clock, for latency_s."),
+        repeat: int = typer.Option(1, "--repeat", min=0, help="Independent instances run back to back."),
+        mode: CostMode = typer.Option(CostMode.SCALESIM, "--mode", help="scalesim (exact SCALE-Sim v3) or physical."),
+        as_json: bool = typer.Option(False, "--json", help="One JSON object instead of text."),
+    ) -> None:
+        """Cost one GEMM C[MxN] = A[MxK] @ B[KxN] on an R x C systolic array (counts in words)."""
+        from hwsim.accel.config import AccelConfig
+        from hwsim.accel.gemm import gemm_cost
+
+        accel = AccelConfig(
+            name="gemm", rows=rows, cols=cols, dataflow=dataflow, ifmap_sram_bytes=ifmap_kb * 1024,
+            filter_sram_bytes=filter_kb * 1024, ofmap_sram_bytes=ofmap_kb * 1024,
+            dram_bandwidth_bytes_per_s=bandwidth * word_bytes * clock_hz, clock_hz=clock_hz,
+            input_bits=8 * word_bytes, acc_bits=8 * word_bytes, mode=mode,
+        )  # fmt: skip
+        result = {"m": m, "n": n, "k": k, "repeat": repeat, "rows": rows, "cols": cols, "dataflow": dataflow.value,
+                  "mode": mode.value, **gemm_cost(m, n, k, accel, repeat).to_dict()}  # fmt: skip
+        result["latency_s"] = result["total_cycles"] / clock_hz
+        if as_json:
+            print(json.dumps(result))
+        else:
+            print("\n".join(f"{key:>24} {value}" for key, value in result.items()))
+
+    @app.command("cost")
+    def cost_cmd(
+        model: Path = typer.Option(..., "--model", help="Model recipe TOML ([model] table)."),
+        accel: str = typer.Option("gemmini-like", "--accel", help="Preset name or accelerator TOML ([accel] table)."),
+        heads_per_layer: Optional[str] = typer.Option(None, "--heads-per-layer", help="e.g. 8,6,6,4 (default: all)."),
+        batch: int = typer.Option(1, "--batch", min=1, help="Sequences per segment."),
+        mode: Optional[CostMode] = typer.Option(None, "--mode", help="Override the accelerator's cost mode."),
+        as_json: bool = typer.Option(False, "--json", help="One JSON object: layers and total."),
+        as_csv: bool = typer.Option(False, "--csv", help="One CSV row per layer, then the total."),
+    ) -> None:
+        """Per-layer and total cost of a (pruned) model on an accelerator."""
+        from hwsim.accel.cost import model_cost
+        from hwsim.accel.render import cost_csv, cost_table
+        from hwsim.errors import HwsimError
+
+        if as_json and as_csv:
+            raise HwsimError("choose one of --json and --csv")
+        cost = model_cost(*_model_accel(model, accel, heads_per_layer, batch, mode))
+        if as_json:
+            print(json.dumps(cost.to_json_dict()))
+        else:
+            print(cost_csv(cost) if as_csv else cost_table(cost), end="\n" if not as_csv else "")
+
+    @app.command("export")
+    def export_cmd(
+        model: Path = typer.Option(..., "--model", help="Model recipe TOML."),
+        accel: str = typer.Option("gemmini-like", "--accel", help="Preset name or accelerator TOML."),
+        heads_per_layer: Optional[str] = typer.Option(None, "--heads-per-layer", help="e.g. 8,6,6,4 (default: all)."),
+        batch: int = typer.Option(1, "--batch", min=1, help="Sequences per segment."),
+        fmt: ExportFormat = typer.Option(ExportFormat.SCALESIM, "--format", help="Export format (scalesim)."),
+        interface: Interface = typer.Option(Interface.CALC, "--interface", help="SCALE-Sim bandwidth mode."),
+        out: Path = typer.Option(..., "-o", "--out", help="Output directory."),
+    ) -> None:
+        """Write the workload's GEMMs as a SCALE-Sim topology CSV plus a matching .cfg and layout CSV."""
+        from hwsim.accel.scalesim_export import export_workload
+
+        files = export_workload(*_model_accel(model, accel, heads_per_layer, batch, None), out, interface.value)
+        print(f"wrote {files.rows} GEMM rows: {files.topology}, {files.config}, {files.layout}")

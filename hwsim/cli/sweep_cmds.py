@@ -1,7 +1,75 @@
-"""(being written)"""
+"""``hwsim sweep`` (pruning x accelerator design-space sweep) and ``hwsim report`` (HTML report of a sweep)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
+
+from hwsim.sweep.backend import Backend
+
+DEFAULT_OUT = Path("reports/pareto")
+
+
+def _sweep_cmd(
+    spec_file: Annotated[Optional[Path], typer.Argument(help="Sweep spec TOML (default: sweeps/default.toml).")] = None,
+    heads: Annotated[list[str], typer.Option("--heads-per-layer", help="Heads kept per layer, e.g. 8,6,6,4 or 4 (repeatable).")] = [],  # noqa: B006
+    ratios: Annotated[Optional[str], typer.Option(help="Global fractions of heads removed, e.g. 0,0.25,0.5,0.75.")] = None,
+    ratio_mode: Annotated[list[str], typer.Option("--ratio-mode", help="gate (lowest gate scores first) and/or uniform (repeatable).")] = [],  # noqa: B006
+    samples: Annotated[Optional[int], typer.Option(help="Random pruning configurations to add.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the random samples.")] = None,
+    accel: Annotated[list[str], typer.Option(help="Accelerator preset or TOML (repeatable).")] = [],  # noqa: B006
+    grid: Annotated[list[str], typer.Option(help="Accelerator parameter grid PARAM=V1,V2 (repeatable), e.g. rows=16,32.")] = [],  # noqa: B006
+    checkpoint: Annotated[Optional[str], typer.Option(help="Trained checkpoint (default: the shipped PTB model).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model spec TOML for a cost-only sweep (no perplexity).")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Split to measure perplexity on.")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Evaluate on the first N tokens of the split only.")] = None,
+    finetune_steps: Annotated[Optional[int], typer.Option(help="Fine-tune each pruned model N steps before evaluating.")] = None,
+    batch: Annotated[Optional[int], typer.Option(help="Batch size of the costed workload.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes for perplexity (default: CPU count).")] = 0,
+    backend: Annotated[Backend, typer.Option(help="local process pool or a Ray cluster.")] = Backend.LOCAL,
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: start a local Ray).")] = None,
+    out: Annotated[Path, typer.Option(help="Results directory.")] = DEFAULT_OUT,
+    report: Annotated[Optional[Path], typer.Option(help="HTML report path (default: OUT.html).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted sweep in OUT.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUT even if it holds a sweep of other inputs.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = True,
+) -> None:
+    """Sweep pruning configurations x accelerators; write the results store and an HTML Pareto report."""
+    from hwsim.report.html import write_report
+    from hwsim.sweep.config import DEFAULT_SPEC_PATH, CliOverrides, apply_cli, load_sweep_spec
+    from hwsim.sweep.runner import SweepRequest, run_sweep
+
+    cli = CliOverrides(heads=tuple(heads), ratios=ratios, ratio_modes=tuple(ratio_mode), samples=samples, seed=seed,
+                       accels=tuple(accel), grid=tuple(grid), checkpoint=checkpoint, model=model, split=split,
+                       max_tokens=max_tokens, finetune_steps=finetune_steps, batch=batch)
+    spec = apply_cli(load_sweep_spec(spec_file or DEFAULT_SPEC_PATH), cli)
+    request = SweepRequest(spec=spec, out_dir=out, workers=workers or os.cpu_count() or 1, backend=backend,
+                           ray_address=ray_address, resume=resume, force=force, progress=progress)
+    outcome = run_sweep(request)
+    written = write_report(outcome.out_dir, report or out.with_suffix(".html"))
+    print(f"{outcome.n_points} points ({outcome.n_configs} pruning configs x {outcome.n_accels} accelerators); "
+          f"perplexity evaluated this run: {outcome.evaluated_configs}, accelerators costed: {outcome.costed_accels}")
+    print(f"results: {outcome.results_path}")
+    print(f"report:  {written.html}  (data: {written.csv}, {written.json})")
+
+
+def _report_cmd(
+    results: Annotated[Path, typer.Argument(help="Sweep results directory (or its results.parquet / .csv).")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="HTML path (default: RESULTS.html).")] = None,
+    point: Annotated[Optional[int], typer.Option(help="Row of the point whose per-layer breakdown to show.")] = None,
+) -> None:
+    """Write a self-contained HTML report (plus CSV/JSON export) of a finished sweep."""
+    from hwsim.report.html import write_report
+
+    root = results if results.is_dir() else results.parent
+    written = write_report(results, output or root.with_suffix(".html"), point=point)
+    print(f"report: {written.html}  (data: {written.csv}, {written.json})")
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to ``app``."""
+    app.command("sweep")(_sweep_cmd)
+    app.command("report")(_report_cmd)

@@ -1,0 +1,1 @@
+"""Systolic-array accelerator cost model: configuration, GEMM cost (SCALE-Sim compatible), layer/model cost."""

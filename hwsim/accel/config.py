@@ -1,0 +1,246 @@
+"""Accelerator configuration: one systolic array, three SRAM buffers, a DRAM link and a vector unit.
+
+Validated once in ``__post_init__`` (every error names the field); loadable from a TOML file with an ``[accel]``
+table; presets in :data:`PRESETS`. Sizes are bytes, bandwidth is bytes per second, clock is Hz.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Mapping
+
+from hwsim.errors import AccelConfigError
+from hwsim.tomlio import load_toml
+
+KIB = 1024
+MIB = 1024 * 1024
+
+
+class Dataflow(str, Enum):
+    """Which operand stays in the PEs (SCALE-Sim's names)."""
+
+    OS = "os"  # output stationary
+    WS = "ws"  # weight stationary
+    IS = "is"  # input stationary
+
+
+class CostMode(str, Enum):
+    """How a GEMM is counted (see ``hwsim.accel.gemm``)."""
+
+    PHYSICAL = "physical"  # overlapped weight preload, partial sums read back, no spurious OS writes
+    SCALESIM = "scalesim"  # reproduces SCALE-Sim v3 compute cycles and SRAM counts exactly
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccelConfig:
+    """A systolic-array accelerator. SRAM sizes in bytes; ``ofmap`` is the accumulator buffer (acc_bits words)."""
+
+    name: str
+    rows: int  # R, PE rows
+    cols: int  # C, PE columns
+    dataflow: Dataflow
+    ifmap_sram_bytes: int
+    filter_sram_bytes: int
+    ofmap_sram_bytes: int
+    dram_bandwidth_bytes_per_s: float
+    clock_hz: float
+    input_bits: int = 8  # ifmap / filter word width
+    acc_bits: int = 32  # accumulator (partial-sum) word width
+    vector_lanes: int = 16  # elements per cycle of the softmax / layernorm unit
+    vector_overlap: bool = True  # vector ops run concurrently with the array (layer time = max) or serially (sum)
+    tech_node_nm: float = 22.0
+    weights_on_chip: bool = False  # add a weight SRAM sized to hold every layer's parameters
+    activations_on_chip: bool = False  # GEMM activations stay in the ifmap buffer (when they fit in half of it)
+    mode: CostMode = CostMode.PHYSICAL
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise AccelConfigError("accelerator name must be a non-empty string")
+        try:
+            object.__setattr__(self, "dataflow", Dataflow(self.dataflow))
+        except ValueError:
+            choices = ", ".join(d.value for d in Dataflow)
+            message = f"accel '{self.name}': unknown dataflow {self.dataflow!r} (choose {choices})"
+            raise AccelConfigError(message) from None
+        try:
+            object.__setattr__(self, "mode", CostMode(self.mode))
+        except ValueError:
+            raise AccelConfigError(
+                f"accel '{self.name}': unknown mode {self.mode!r} (choose {', '.join(m.value for m in CostMode)})"
+            ) from None
+        for field in ("rows", "cols", "ifmap_sram_bytes", "filter_sram_bytes", "ofmap_sram_bytes", "vector_lanes"):
+            _check_int(self, field, minimum=1)
+        for field in ("input_bits", "acc_bits"):
+            _check_int(self, field, minimum=1)
+            if getattr(self, field) % 8:
+                value = getattr(self, field)
+                raise AccelConfigError(f"accel '{self.name}': {field} must be a multiple of 8, got {value}")
+        for field in ("dram_bandwidth_bytes_per_s", "clock_hz", "tech_node_nm"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+                raise AccelConfigError(f"accel '{self.name}': {field} must be a positive number, got {value!r}")
+            object.__setattr__(self, field, float(value))
+        for field in ("vector_overlap", "weights_on_chip", "activations_on_chip"):
+            value = getattr(self, field)
+            if not isinstance(value, bool):
+                raise AccelConfigError(f"accel '{self.name}': {field} must be true or false, got {value!r}")
+        if self.acc_bits < self.input_bits:
+            raise AccelConfigError(f"accel '{self.name}': acc_bits ({self.acc_bits}) is narrower than input_bits")
+
+    # ---- derived ------------------------------------------------------------------------------------------------
+    @property
+    def input_bytes(self) -> int:
+        return self.input_bits // 8
+
+    @property
+    def acc_bytes(self) -> int:
+        return self.acc_bits // 8
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.dram_bandwidth_bytes_per_s / self.clock_hz
+
+    @property
+    def ifmap_sram_words(self) -> int:
+        return self.ifmap_sram_bytes // self.input_bytes
+
+    @property
+    def filter_sram_words(self) -> int:
+        return self.filter_sram_bytes // self.input_bytes
+
+    @property
+    def ofmap_sram_words(self) -> int:
+        return self.ofmap_sram_bytes // self.acc_bytes
+
+    @property
+    def peak_macs_per_s(self) -> float:
+        return self.rows * self.cols * self.clock_hz
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["dataflow"] = self.dataflow.value
+        out["mode"] = self.mode.value
+        return out
+
+
+def _check_int(cfg: AccelConfig, field: str, minimum: int) -> None:
+    value = getattr(cfg, field)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise AccelConfigError(f"accel '{cfg.name}': {field} must be an integer >= {minimum}, got {value!r}")
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(AccelConfig))
+
+# ---- presets (sources: /work/shared/reference/hardware.md) -----------------------------------------------------------
+PRESETS: dict[str, AccelConfig] = {
+    # Gemmini DAC'21-era default (hardware.md §1): 16x16 mesh, WS, int8 inputs / int32 accumulators, scratchpad
+    # 256 KiB (holds inputs and weights: split evenly between the ifmap and filter buffers here), accumulator 64 KiB,
+    # Beagle test chip clock 500 MHz, fabricated in Intel 22FFL. DMA bus 128 bit per cycle at 500 MHz = 8 GB/s
+    # (derived). Vector lanes = DIM = 16 (one scratchpad row per cycle through the I-BERT softmax/layernorm ops).
+    "gemmini-like": AccelConfig(
+        name="gemmini-like",
+        rows=16,
+        cols=16,
+        dataflow=Dataflow.WS,
+        ifmap_sram_bytes=128 * KIB,
+        filter_sram_bytes=128 * KIB,
+        ofmap_sram_bytes=64 * KIB,
+        dram_bandwidth_bytes_per_s=16 * 500e6,
+        clock_hz=500e6,
+        input_bits=8,
+        acc_bits=32,
+        vector_lanes=16,
+        tech_node_nm=22.0,
+    ),
+    # Google TPUv1 (Jouppi et al. ISCA 2017, hardware.md §2): 256x256 8-bit MACs, 700 MHz, 24 MiB unified buffer
+    # (activations: ifmap), 4 MiB of 32-bit accumulators (ofmap), DDR3 34 GB/s, 28 nm. The weight FIFO is four
+    # 64 KiB tiles deep (Jouppi et al. §2; not in hardware.md) -> 256 KiB filter buffer. The activation unit
+    # processes one 256-wide accumulator row per cycle -> 256 vector lanes. The unified buffer exists to keep
+    # activations on chip between layers (only weights stream from DRAM): activations_on_chip.
+    "tpu-v1-like": AccelConfig(
+        name="tpu-v1-like",
+        rows=256,
+        cols=256,
+        dataflow=Dataflow.WS,
+        ifmap_sram_bytes=24 * MIB,
+        filter_sram_bytes=256 * KIB,
+        ofmap_sram_bytes=4 * MIB,
+        dram_bandwidth_bytes_per_s=34e9,
+        clock_hz=700e6,
+        input_bits=8,
+        acc_bits=32,
+        vector_lanes=256,
+        tech_node_nm=28.0,
+        activations_on_chip=True,
+    ),
+    # An edge SoC that keeps every weight on chip (the design point where pruning saves area): Gemmini's
+    # largeChipConfig array (32x32, sp 128 KiB, acc 64 KiB; hardware.md §1) plus a weight SRAM sized to the model.
+    # Clock 1 GHz and TSMC 16 nm (one of the two Gemmini tape-out nodes) are modelling choices, not a real chip.
+    "edge-soc-32x32": AccelConfig(
+        name="edge-soc-32x32",
+        rows=32,
+        cols=32,
+        dataflow=Dataflow.WS,
+        ifmap_sram_bytes=64 * KIB,
+        filter_sram_bytes=64 * KIB,
+        ofmap_sram_bytes=64 * KIB,
+        dram_bandwidth_bytes_per_s=16e9,
+        clock_hz=1e9,
+        input_bits=8,
+        acc_bits=32,
+        vector_lanes=32,
+        tech_node_nm=16.0,
+        weights_on_chip=True,
+    ),
+}
+
+
+def accel_from_dict(raw: Mapping[str, Any], source: str = "accel") -> AccelConfig:
+    """Build a config from a plain dict (a TOML ``[accel]`` table); unknown or missing keys are errors."""
+    unknown = sorted(set(raw) - set(FIELDS))
+    if unknown:
+        raise AccelConfigError(f"{source}: unknown accel field(s) {', '.join(unknown)} (known: {', '.join(FIELDS)})")
+    required = [f.name for f in dataclasses.fields(AccelConfig) if f.default is dataclasses.MISSING]
+    missing = [name for name in required if name not in raw]
+    if missing:
+        raise AccelConfigError(f"{source}: missing accel field(s): {', '.join(missing)}")
+    return AccelConfig(**dict(raw))
+
+
+def load_accel(name_or_path: str | Path) -> AccelConfig:
+    """A preset name (see :data:`PRESETS`) or a TOML file with an ``[accel]`` table.
+
+    A TOML table may set ``base = "<preset>"`` and override only some fields.
+    """
+    text = str(name_or_path)
+    if text in PRESETS:
+        return PRESETS[text]
+    path = Path(text)
+    if path.suffix.lower() != ".toml" and not path.exists():
+        raise AccelConfigError(f"unknown accelerator preset {text!r} (choose {', '.join(PRESETS)} or a .toml file)")
+    raw = load_toml(path, AccelConfigError)
+    table = raw.get("accel")
+    if not isinstance(table, dict):
+        raise AccelConfigError(f"{path}: no [accel] table")
+    table = dict(table)
+    base = table.pop("base", None)
+    if base is None:
+        table.setdefault("name", path.stem)
+        return accel_from_dict(table, source=str(path))
+    if base not in PRESETS:
+        raise AccelConfigError(f"{path}: unknown base preset {base!r} (choose {', '.join(PRESETS)})")
+    return with_overrides(PRESETS[base], {"name": path.stem, **table})
+
+
+def with_overrides(accel: AccelConfig, overrides: Mapping[str, Any]) -> AccelConfig:
+    """A copy of ``accel`` with some fields replaced (validated again); an unknown field is an error naming it."""
+    unknown = sorted(set(overrides) - set(FIELDS))
+    if unknown:
+        raise AccelConfigError(f"unknown accel parameter(s) {', '.join(unknown)} (known: {', '.join(FIELDS)})")
+    try:
+        return dataclasses.replace(accel, **dict(overrides))
+    except TypeError as exc:  # pragma: no cover - replace() only raises TypeError for unknown names, handled above
+        raise AccelConfigError(str(exc)) from None

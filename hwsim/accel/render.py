@@ -1,0 +1,58 @@
+"""Text renderings of a :class:`~hwsim.accel.cost.ModelCost`: a readable per-layer table and a CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from hwsim.accel.cost import LayerCost, ModelCost
+
+_COLUMNS = (
+    ("layer", 8, lambda c: c.name),
+    ("heads", 5, lambda c: str(c.heads)),
+    ("MMACs", 10, lambda c: f"{c.macs / 1e6:.2f}"),
+    ("params", 10, lambda c: f"{c.params:,}"),
+    ("cycles", 12, lambda c: f"{c.cycles:,}"),
+    ("latency_ms", 10, lambda c: f"{c.latency_s * 1e3:.3f}"),
+    ("SRAM_MB", 9, lambda c: f"{c.sram_bytes / 1e6:.2f}"),
+    ("DRAM_MB", 9, lambda c: f"{c.dram_bytes / 1e6:.2f}"),
+    ("energy_uJ", 10, lambda c: f"{c.energy_pj / 1e6:.2f}"),
+    ("area_mm2", 9, lambda c: f"{c.area_mm2:.3f}"),
+)
+
+
+def _row(cost: LayerCost) -> str:
+    return "  ".join(fmt(cost).rjust(width) for _, width, fmt in _COLUMNS)
+
+
+def cost_table(cost: ModelCost) -> str:
+    a = cost.accel
+    lines = [
+        f"accelerator {a.name}: {a.rows}x{a.cols} {a.dataflow.value}, {a.clock_hz / 1e6:g} MHz, "
+        f"{a.tech_node_nm:g} nm, mode {a.mode.value}, batch {cost.batch}",
+        "  ".join(name.rjust(width) for name, width, _ in _COLUMNS),
+    ]
+    lines += [_row(layer) for layer in cost.layers]
+    lines.append(_row(cost.total))
+    ar = cost.area
+    t = cost.total
+    lines += [
+        f"energy: MAC {t.energy_mac_pj / 1e6:.2f} uJ, SRAM {t.energy_sram_pj / 1e6:.2f} uJ, "
+        f"DRAM {t.energy_dram_pj / 1e6:.2f} uJ, vector {t.energy_vector_pj / 1e6:.2f} uJ",
+        f"area: PE array {ar.pe_array_mm2:.3f}, ifmap SRAM {ar.ifmap_sram_mm2:.3f}, "
+        f"filter SRAM {ar.filter_sram_mm2:.3f}, ofmap SRAM {ar.ofmap_sram_mm2:.3f}, "
+        f"vector unit {ar.vector_unit_mm2:.3f}, weight SRAM {ar.weight_sram_mm2:.3f}, "
+        f"total {ar.total_mm2:.3f} mm^2",
+        f"parameters: {t.params:,} non-embedding ({t.param_bytes:,} bytes, "
+        f"{'fit' if cost.fits_on_chip else 'do not fit'} on chip), {cost.embedding_params:,} embedding",
+    ]
+    return "\n".join(lines)
+
+
+def cost_csv(cost: ModelCost) -> str:
+    rows = [layer.to_dict() for layer in cost.layers] + [cost.total.to_dict()]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()

@@ -1,0 +1,191 @@
+"""Checkpoints: a directory holding
+
+  model.safetensors        the model weights (float32, or float16 if the recipe asks, upcast on load)
+  meta.json                spec, heads per layer, gated flag, model options, recipe, data source, vocabulary,
+                           training state (step, phase), history (losses, perplexities, heads open per layer)
+  train_state.safetensors  optional: optimizer moments, memory, RNG state and float32 master weights, so that a
+                           resumed run continues exactly as if it had never stopped
+
+Anything missing, corrupt or inconsistent raises CheckpointError.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hwsim.errors import CheckpointError, HwsimError
+from hwsim.spec import ModelSpec
+
+FORMAT = "hwsim-checkpoint"
+VERSION = 1
+WEIGHTS, META, STATE = "model.safetensors", "meta.json", "train_state.safetensors"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Checkpoint:
+    path: Path
+    spec: ModelSpec
+    heads_per_layer: tuple[int, ...]
+    gated: bool
+    model_options: dict[str, Any]  # same_length, output_scaling
+    recipe: dict[str, Any]
+    data: dict[str, Any]
+    vocab: tuple[str, ...]
+    train_state: dict[str, Any]
+    history: list = field(default_factory=list)
+    weights: dict = field(default_factory=dict, repr=False)
+
+    def build_model(self, device: str = "cpu", dropouts=None, gated: bool | None = None):
+        """The model with these weights (eval mode). ``gated=True`` on an ungated checkpoint adds fresh gates."""
+        from hwsim.nn.model import Dropouts, build_model
+
+        use_gates = self.gated if gated is None else gated
+        model = build_model(
+            self.spec,
+            gated=use_gates,
+            heads_per_layer=self.heads_per_layer,
+            dropouts=dropouts or Dropouts(),
+            same_length=bool(self.model_options.get("same_length", False)),
+            output_scaling=bool(self.model_options.get("output_scaling", False)),
+            init_log_alpha=float(self.model_options.get("init_log_alpha", 2.0)),
+        )
+        state = {k: v.float() for k, v in self.weights.items()}
+        own = model.state_dict()
+        wrong = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+        if wrong:
+            raise CheckpointError(
+                f"{self.path}: weights do not match the spec ({wrong[0]} has shape {tuple(state[wrong[0]].shape)}, "
+                f"the spec needs {tuple(own[wrong[0]].shape)})"
+            )
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not (k.endswith("log_alpha") and use_gates and not self.gated)]
+        if missing or unexpected:
+            raise CheckpointError(
+                f"{self.path}: weights do not match the spec (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
+        return model.to(device).eval()
+
+
+def save_checkpoint(
+    path: str | Path,
+    *,
+    model,
+    recipe: dict,
+    data: dict,
+    vocab,
+    train_state: dict,
+    history: list,
+    weights_dtype: str = "float32",
+    state_tensors: dict | None = None,
+) -> Path:
+    """Write a checkpoint directory atomically (temp directory, then rename)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    dtype = {"float32": torch.float32, "float16": torch.float16}.get(weights_dtype)
+    if dtype is None:
+        raise CheckpointError(f"weights_dtype must be float32 or float16, got {weights_dtype!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".tmp-", dir=path.parent))
+    try:
+        weights = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+        save_file(weights, str(tmp / WEIGHTS))
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "spec": model.spec.to_dict(),
+            "heads_per_layer": list(model.heads_per_layer),
+            "gated": bool(model.gated),
+            "model_options": {
+                "same_length": bool(model.same_length),
+                "output_scaling": bool(any(layer.attn.output_scaling for layer in model.layers)),
+                "init_log_alpha": float(train_state.get("init_log_alpha", 2.0)),
+            },
+            "recipe": recipe,
+            "data": data,
+            "vocab": list(vocab),
+            "weights_dtype": weights_dtype,
+            "train_state": train_state,
+            "history": history,
+        }
+        (tmp / META).write_text(json.dumps(meta, indent=1))
+        if state_tensors:
+            save_file({k: v.detach().cpu().contiguous() for k, v in state_tensors.items()}, str(tmp / STATE))
+        old = None
+        if path.exists():
+            old = path.with_name(path.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint directory; any problem raises CheckpointError naming the path."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint not found: {path} (expected a directory with {WEIGHTS} and {META})")
+    for name in (WEIGHTS, META):
+        if not (path / name).is_file():
+            raise CheckpointError(f"checkpoint {path} is missing {name}")
+    try:
+        meta = json.loads((path / META).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"checkpoint {path}: corrupt {META} ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {path}: {META} is not an hwsim checkpoint")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(f"checkpoint {path}: unsupported version {meta.get('version')!r}")
+    try:
+        spec = ModelSpec.from_dict(meta["spec"], source=f"checkpoint {path}")
+        weights = load_file(str(path / WEIGHTS))
+        ckpt = Checkpoint(
+            path=path,
+            spec=spec,
+            heads_per_layer=tuple(int(h) for h in meta["heads_per_layer"]),
+            gated=bool(meta["gated"]),
+            model_options=dict(meta.get("model_options", {})),
+            recipe=dict(meta.get("recipe", {})),
+            data=dict(meta.get("data", {})),
+            vocab=tuple(meta.get("vocab", ())),
+            train_state=dict(meta.get("train_state", {})),
+            history=list(meta.get("history", [])),
+            weights=weights,
+        )
+    except HwsimError as exc:
+        raise CheckpointError(str(exc)) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path}: corrupt or incomplete ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # safetensors raises its own SafetensorError on truncated/corrupt files
+        raise CheckpointError(f"checkpoint {path}: cannot read {WEIGHTS} ({exc})") from None
+    if len(ckpt.vocab) > spec.vocab_size:
+        raise CheckpointError(f"checkpoint {path}: vocabulary of {len(ckpt.vocab)} exceeds vocab_size {spec.vocab_size}")
+    return ckpt
+
+
+def load_train_tensors(path: str | Path) -> dict:
+    """The optimizer/memory/RNG tensors of a checkpoint (CheckpointError if the checkpoint has none)."""
+    from safetensors.torch import load_file
+
+    f = Path(path) / STATE
+    if not f.is_file():
+        raise CheckpointError(f"checkpoint {path} has no training state ({STATE}); it cannot be resumed")
+    try:
+        return load_file(str(f))
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint {path}: cannot read {STATE} ({exc})") from None

@@ -1,0 +1,120 @@
+"""Typed [train] and [gates] tables of a recipe (every training method of Shim et al. is a switch for ablations)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from hwsim.errors import SpecError
+from hwsim.nn.optim import OptimizerKind, Schedule
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Baseline-phase training settings. Defaults are small-CPU values; the paper recipe sets S2's in its TOML."""
+
+    optimizer: OptimizerKind = OptimizerKind.ADAMW
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)  # S2 LAMB betas
+    weight_decay: float = 0.0  # S2: wd 0
+    schedule: Schedule = Schedule.COSINE
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1  # paper.md §4.4: cosine to 0.1 x lr (NVIDIA TXL-base)
+    steps: int = 1000
+    batch_size: int = 16
+    clip: float = 0.5  # S2 grad-clip 0.5
+    dropout_emb: float = 0.1  # S2 input dropout 0.1 (also on pos_emb)
+    dropout_attn: float = 0.2  # S2 attention dropout 0.2
+    dropout_proj: float = 0.1  # S2 projection dropout 0.1
+    dropout_out: float = 0.1  # S2 output dropout 0.1
+    same_length: bool = True  # S2: every query sees itself plus M previous tokens
+    eval_every: int = 200
+    eval_tokens: int = 0  # cap on validation tokens in periodic evaluation (0 = whole split)
+    eval_batch_size: int = 8  # S3: evaluation batch 8
+    seed: int = 0
+    amp: bool = True  # mixed precision (bfloat16 autocast) on CUDA; scores and softmax stay float32
+    weights_dtype: str = "float32"  # storage dtype of model.safetensors ("float16" halves the file)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateConfig:
+    """Gating-phase settings (S2 train_gating.py; paper.md §2)."""
+
+    lam: float = 0.015  # TOML key "lambda"; S2 config uses 0.02, inference.py comments list 0.01/0.015/0.02
+    sparsity_warmup: bool = True  # method 1: linear ramp of lambda
+    sparsity_warmup_steps: int = 100  # S2: one epoch
+    sparsity_start: int = 0  # S2 l0_start = 0
+    proper_init: bool = True  # method 2: log alpha = init_log_alpha (else 0.0)
+    init_log_alpha: float = 2.0  # S2 SimpleGating(init=2.0)
+    output_scaling: bool = True  # method 3: scale surviving heads by H / heads-open (detached)
+    gate_lr_mult: float = 10.0  # S2: gate lr = 10 x base
+    lr: float = 1e-4  # S2 gating phase: LAMB lr 1e-4, constant
+    schedule: Schedule = Schedule.CONSTANT
+    warmup_steps: int = 0
+    steps: int = 1000
+
+    @property
+    def start_log_alpha(self) -> float:
+        return self.init_log_alpha if self.proper_init else 0.0
+
+    def lambda_at(self, step: int) -> float:
+        """lambda_eff: 0 before sparsity_start, then a linear ramp over the warm-up (S2), then lambda."""
+        if step < self.sparsity_start:
+            return 0.0
+        if not self.sparsity_warmup or self.sparsity_warmup_steps <= 0:
+            return self.lam
+        return self.lam * min(1.0, (step - self.sparsity_start + 1) / self.sparsity_warmup_steps)
+
+
+def _from_table(cls, table: dict[str, Any] | None, name: str, renames: dict[str, str] | None = None):
+    table = dict(table or {})
+    for src, dst in (renames or {}).items():
+        if src in table:
+            table[dst] = table.pop(src)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        raise SpecError(f"recipe [{name}] has unknown key(s): {', '.join(unknown)}")
+    values = {}
+    for key, raw in table.items():
+        default = fields[key].default
+        try:
+            if isinstance(default, bool):
+                if not isinstance(raw, bool):
+                    raise ValueError
+                value = raw
+            elif isinstance(default, (OptimizerKind, Schedule)):
+                value = type(default)(raw)
+            elif isinstance(default, tuple):
+                value = tuple(float(x) for x in raw)
+            elif isinstance(default, int):
+                if isinstance(raw, bool) or int(raw) != raw:
+                    raise ValueError
+                value = int(raw)
+            elif isinstance(default, float):
+                value = float(raw)
+            else:
+                value = str(raw)
+        except (TypeError, ValueError):
+            raise SpecError(f"recipe [{name}] {key} = {raw!r} is not a valid {type(default).__name__}") from None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            raise SpecError(f"recipe [{name}] {key} must be non-negative, got {raw!r}")
+        values[key] = value
+    return cls(**values)
+
+
+def train_config(table: dict | None) -> TrainConfig:
+    cfg = _from_table(TrainConfig, table, "train")
+    if cfg.steps < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
+        raise SpecError("recipe [train]: steps, batch_size and lr must be positive")
+    if cfg.weights_dtype not in ("float32", "float16"):
+        raise SpecError(f"recipe [train] weights_dtype must be float32 or float16, got {cfg.weights_dtype!r}")
+    return cfg
+
+
+def gate_config(table: dict | None) -> GateConfig:
+    cfg = _from_table(GateConfig, table, "gates", {"lambda": "lam"})
+    if cfg.steps < 1 or cfg.lr <= 0:
+        raise SpecError("recipe [gates]: steps and lr must be positive")
+    return cfg

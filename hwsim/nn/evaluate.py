@@ -1,0 +1,126 @@
+"""Perplexity / bits per token over a split, with the memory carried across segments (as S2/S3 evaluate).
+
+The split is cut into ``batch_size`` contiguous rows (S3 evaluates with batch 8), processed segment by segment with
+the memory of the previous segment; every token of the rows except the first of each row is predicted once.
+``max_tokens`` caps the evaluated tokens (the first ``max_tokens // batch_size`` positions of each row) for cheap
+sweeps; ``tokens`` in the result says how many were scored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hwsim.errors import HeadsError
+from hwsim.heads import validate_heads
+
+EVAL_BATCH = 8  # S3: evaluation uses batch 8
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalResult:
+    perplexity: float
+    bits_per_token: float
+    tokens: int
+    split: str
+    heads_per_layer: tuple[int, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "perplexity": self.perplexity,
+            "bits_per_token": self.bits_per_token,
+            "tokens": self.tokens,
+            "split": self.split,
+            "heads_per_layer": list(self.heads_per_layer),
+        }
+
+
+@torch.inference_mode()
+def stream_nll(model, rows: torch.Tensor, segment_len: int, max_tokens: int | None = None) -> tuple[float, int]:
+    """(sum of NLL in nats, tokens scored) over ``rows`` (B, n) with memory carried."""
+    from hwsim.nn.data import segments
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, count, mems = 0.0, 0, None
+    for x, y in segments(rows, segment_len, max_tokens):
+        nll, mems = model(x.to(device), mems, y.to(device))
+        total += float(nll.double().sum())
+        count += y.numel()
+    model.train(was_training)
+    return total, count
+
+
+def result_from_nll(total: float, count: int, split: str, heads) -> EvalResult:
+    mean = total / max(count, 1)
+    return EvalResult(
+        perplexity=math.exp(mean),
+        bits_per_token=mean / math.log(2),
+        tokens=count,
+        split=split,
+        heads_per_layer=tuple(int(h) for h in heads),
+    )
+
+
+class MaskedEvaluator:
+    """Loads a checkpoint and a split once; ``perplexity(heads)`` keeps the best-scoring heads of each layer."""
+
+    def __init__(
+        self,
+        checkpoint_path: str | Path,
+        split: str = "valid",
+        max_tokens: int | None = None,
+        device: str = "cpu",
+        data=None,
+        batch_size: int = EVAL_BATCH,
+    ) -> None:
+        from hwsim.nn.checkpoint import load_checkpoint
+        from hwsim.nn.data import DataSource, batchify, load_corpus
+        from hwsim.nn.prune import head_scores
+
+        self.checkpoint = load_checkpoint(checkpoint_path)
+        self.spec = self.checkpoint.spec
+        self.split = split
+        self.max_tokens = max_tokens
+        self.model = self.checkpoint.build_model(device)
+        self.scores = head_scores(self.checkpoint, self.model)
+        source = data if data is not None else DataSource.from_dict(self.checkpoint.data)
+        corpus = load_corpus(source, self.checkpoint.vocab or None)
+        self.rows = batchify(corpus.stream(split), batch_size)
+
+    def perplexity(self, heads_per_layer=None) -> EvalResult:
+        from hwsim.nn.prune import keep_masks
+
+        heads = validate_heads(self.spec, heads_per_layer or self.checkpoint.heads_per_layer)
+        for layer, (h, have) in enumerate(zip(heads, self.checkpoint.heads_per_layer)):
+            if h > have:
+                raise HeadsError(f"layer {layer} keeps {h} heads but the checkpoint has only {have} there")
+        if heads == self.checkpoint.heads_per_layer and not self.checkpoint.gated:
+            self.model.set_head_mask(None)
+        else:
+            self.model.set_head_mask(keep_masks(self.scores, heads))
+        try:
+            total, count = stream_nll(self.model, self.rows, self.spec.segment_len, self.max_tokens)
+        finally:
+            self.model.set_head_mask(None)
+        return result_from_nll(total, count, self.split, heads)
+
+
+def evaluate(
+    checkpoint_path: str | Path,
+    heads_per_layer=None,
+    split: str = "valid",
+    max_tokens: int | None = None,
+    device: str = "cpu",
+    data=None,
+) -> EvalResult:
+    """Evaluate a checkpoint. Without ``heads_per_layer`` a gated model uses its deterministic gates (log alpha >= 0)."""
+    evaluator = MaskedEvaluator(checkpoint_path, split=split, max_tokens=max_tokens, device=device, data=data)
+    if heads_per_layer is None and evaluator.checkpoint.gated:
+        heads_per_layer = tuple(int(h) for h in np.asarray(evaluator.model.heads_open()))
+    return evaluator.perplexity(heads_per_layer)

@@ -1,0 +1,73 @@
+"""Optimisers and learning-rate schedules.
+
+LAMB (You et al. 2020, "Large Batch Optimization for Deep Learning", Algorithm 2), written from the equations:
+  m = b1 m + (1-b1) g,  v = b2 v + (1-b2) g^2,  m_hat = m/(1-b1^t),  v_hat = v/(1-b2^t)
+  r = m_hat / (sqrt(v_hat) + eps) + wd * w,   trust = ||w|| / ||r|| (1 if either norm is 0),   w -= lr * trust * r
+S2 trains the baseline with LAMB lr 0.01 (paper.md §2). Schedule: linear warm-up then cosine decay to
+``min_lr_ratio * lr`` (paper.md §4.4: NVIDIA TXL-base, min ratio 0.1), or constant (S2 gating phase).
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+
+import torch
+
+
+class Lamb(torch.optim.Optimizer):
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.zeros((), dtype=torch.float32)
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+                t = float(state["step"])
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m.mul_(b1).add_(p.grad, alpha=1 - b1)
+                v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                update = (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + group["eps"])
+                if group["weight_decay"]:
+                    update.add_(p, alpha=group["weight_decay"])
+                w_norm, u_norm = p.norm(), update.norm()
+                trust = torch.where((w_norm > 0) & (u_norm > 0), w_norm / u_norm, torch.ones_like(w_norm))
+                p.add_(update * trust, alpha=-group["lr"])
+        return loss
+
+
+class OptimizerKind(str, Enum):
+    ADAMW = "adamw"
+    LAMB = "lamb"
+
+
+class Schedule(str, Enum):
+    COSINE = "cosine"
+    CONSTANT = "constant"
+
+
+def lr_factor(step: int, *, schedule: Schedule, warmup_steps: int, total_steps: int, min_lr_ratio: float) -> float:
+    """Multiplier of the base learning rate at (0-based) ``step``."""
+    if warmup_steps and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule is Schedule.CONSTANT:
+        return 1.0
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_optimizer(kind: OptimizerKind, groups: list[dict], *, lr: float, betas, weight_decay: float):
+    if kind is OptimizerKind.LAMB:
+        return Lamb(groups, lr=lr, betas=betas, weight_decay=weight_decay)
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, weight_decay=weight_decay)

@@ -1,0 +1,161 @@
+"""``hwsim report``: one self-contained HTML file (plotly.js inlined, works offline) plus CSV/JSON export beside it.
+
+Sections: the perplexity-latency and perplexity-area scatters with their fronts and the unpruned baseline, a heat map
+of heads kept per layer on the 3-D front, the per-layer latency / energy / traffic breakdown of one chosen point next
+to the baseline on the same accelerator, and a table of the 3-D front. The chosen point defaults to the knee of the
+3-D front: the front point nearest the utopia point after scaling each objective to 0..1 over the front.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hwsim.errors import SweepError
+from hwsim.sweep.pareto import fronts_for, objective_matrix
+from hwsim.sweep.store import atomic_write_bytes, atomic_write_frame, load_results
+
+TABLE_COLUMNS = ("heads_per_layer", "accel", "perplexity", "params", "macs", "latency_s", "area_mm2", "energy_pj",
+                 "pareto_latency", "pareto_area")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportFiles:
+    html: Path
+    csv: Path
+    json: Path
+    chosen_row: int
+
+
+def knee_row(frame: pd.DataFrame, has_perplexity: bool) -> int:
+    """Row of the 3-D front point closest to the utopia point (objectives scaled to 0..1 over the front)."""
+    front3d = next(f for f in fronts_for(has_perplexity) if f.column == "pareto_3d")
+    front = frame[frame["pareto_3d"].to_numpy(dtype=bool)]
+    if front.empty:
+        return int(frame.index[0])
+    costs = objective_matrix(front, front3d.objectives)
+    span = costs.max(axis=0) - costs.min(axis=0)
+    scaled = (costs - costs.min(axis=0)) / np.where(span > 0, span, 1.0)
+    return int(front.index[int(np.argmin(np.linalg.norm(scaled, axis=1)))])
+
+
+def layer_costs(manifest: dict[str, Any], heads: tuple[int, ...], accel_id: int) -> dict[str, list[float]]:
+    """Per-layer latency, energy and traffic of one point, recomputed with the scalar cost model."""
+    from hwsim.accel.config import load_accel, with_overrides
+    from hwsim.accel.cost import model_cost
+    from hwsim.spec import ModelSpec
+    from hwsim.workload import build_workload
+
+    spec = ModelSpec.from_dict(manifest["inputs"]["model_spec"], source="sweep manifest")
+    entry = manifest["accels"][accel_id]
+    accel = with_overrides(load_accel(entry["preset"]), entry["overrides"])
+    cost = model_cost(build_workload(spec, heads, manifest["spec"].get("batch", 1)), accel)
+    return {
+        "names": [lc.name for lc in cost.layers],
+        "latency_s": [float(lc.latency_s) for lc in cost.layers],
+        "energy_pj": [float(lc.energy_pj) for lc in cost.layers],
+        "traffic_bytes": [float(lc.sram_bytes + lc.dram_bytes) for lc in cost.layers],
+        "dram_bytes": [float(lc.dram_bytes) for lc in cost.layers],
+    }
+
+
+def _heads(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in str(text).split(","))
+
+
+def _table(front: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ("row", *TABLE_COLUMNS))
+    body = []
+    for idx, row in front.iterrows():
+        cells = [str(idx)]
+        for c in TABLE_COLUMNS:
+            v = row[c]
+            cells.append(f"{v:.5g}" if isinstance(v, (float, np.floating)) else html.escape(str(v)))
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return f'<table id="front-table"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1400px}h1{font-size:1.5em}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:12px}table{border-collapse:collapse;font-size:.85em}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f3f3f3}.note{color:#555}"""
+
+
+def render_html(frame: pd.DataFrame, manifest: dict[str, Any], chosen: int, series: dict[str, dict[str, list]],
+                exports: tuple[str, str]) -> str:
+    import plotly.offline
+
+    from hwsim.report.figures import front_scatter, heads_heatmap, layer_breakdown
+
+    has_ppl = bool(frame["perplexity"].notna().any())
+    quality = "perplexity" if has_ppl else "params"
+    n_layers = int(manifest["inputs"]["model_spec"]["n_layers"])
+    front3d = frame[frame["pareto_3d"].to_numpy(dtype=bool)]
+    front3d = front3d.sort_values(quality, ascending=has_ppl)
+    row = frame.loc[chosen]
+    names = next(iter(series.values()))["names"]
+    figs = [
+        front_scatter(frame, "latency_s", quality, "pareto_latency", f"{quality} vs latency"),
+        front_scatter(frame, "area_mm2", quality, "pareto_area", f"{quality} vs area"),
+        heads_heatmap(front3d, n_layers, f"heads kept per layer on the 3-D front ({quality}, latency, area)"),
+        layer_breakdown(series, names, f"per-layer breakdown of row {chosen} on {row['accel']}"),
+    ]
+    divs = [f.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{i}", config={"displaylogo": False})
+            for i, f in enumerate(figs)]
+    inputs = manifest["inputs"]
+    note = "" if has_ppl else ('<p class="note">Cost-only sweep (no checkpoint): kept parameters stand in for '
+                               "perplexity on the quality axis and in the fronts.</p>")
+    summary = (f"{len(frame)} points: {frame['config_id'].nunique()} pruning configurations x "
+               f"{frame['accel_id'].nunique()} accelerators; model {html.escape(str(inputs['model_spec'].get('name')))}"
+               f" ({inputs['model_spec']['n_layers']} layers x {inputs['model_spec']['n_heads']} heads); checkpoint "
+               f"{html.escape(str(manifest['spec'].get('checkpoint') or 'none'))}.")
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>hwsim Pareto report</title><style>{_CSS}</style>
+<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head>
+<body><h1>hwsim: perplexity vs hardware cost of head-pruned models</h1>
+<p>{summary} Exports: <a href="{html.escape(exports[0])}">CSV (all points)</a>,
+<a href="{html.escape(exports[1])}">JSON (front, baseline, breakdown)</a>.</p>{note}
+<div class="grid"><div>{divs[0]}</div><div>{divs[1]}</div></div>
+<div>{divs[2]}</div><div>{divs[3]}</div>
+<h2>3-D front ({quality}, latency, area): {len(front3d)} points</h2>{_table(front3d)}
+</body></html>
+"""
+
+
+def write_report(results: str | Path, html_path: str | Path, point: int | None = None) -> ReportFiles:
+    """Write ``html_path`` plus ``.csv`` (every point) and ``.json`` (front, baseline, chosen breakdown) beside it."""
+    frame, manifest = load_results(results)
+    if frame.empty:
+        raise SweepError(f"sweep results {results} hold no points")
+    has_ppl = bool(frame["perplexity"].notna().any())
+    if point is not None and point not in frame.index:
+        raise SweepError(f"--point {point} is not a row of the results (0..{len(frame) - 1})")
+    chosen = knee_row(frame, has_ppl) if point is None else int(point)
+    out = Path(html_path)
+    csv_path, json_path = out.with_suffix(".csv"), out.with_suffix(".json")
+    row = frame.loc[chosen]
+    accel_id = int(row["accel_id"])
+    series = {f"chosen: {row['heads_per_layer']}": layer_costs(manifest, _heads(row["heads_per_layer"]), accel_id)}
+    if frame["is_baseline"].any():
+        full = frame.loc[frame["is_baseline"].to_numpy(dtype=bool), "heads_per_layer"].iloc[0]
+        series["baseline"] = layer_costs(manifest, _heads(full), accel_id)
+    export = {
+        "summary": {"points": int(len(frame)), "has_perplexity": has_ppl, "input_hash": manifest.get("input_hash"),
+                    "model": manifest["inputs"]["model_spec"].get("name"), "checkpoint": manifest["spec"].get("checkpoint")},
+        "fronts": {c: frame.index[frame[c].to_numpy(dtype=bool)].tolist()
+                   for c in frame.columns if c.startswith("pareto_")},
+        "front_3d": json.loads(frame[frame["pareto_3d"]].to_json(orient="records")),
+        "baseline": json.loads(frame[frame["is_baseline"]].to_json(orient="records")),
+        "chosen": {"row": chosen, **json.loads(row.to_json()), "layers": next(iter(series.values()))},
+        "baseline_layers": series.get("baseline"),
+    }
+    page = render_html(frame, manifest, chosen, series, (csv_path.name, json_path.name))
+    atomic_write_frame(csv_path, frame.reset_index(names="row"))
+    atomic_write_bytes(json_path, json.dumps(export, indent=1).encode())
+    atomic_write_bytes(out, page.encode())
+    return ReportFiles(html=out, csv=csv_path, json=json_path, chosen_row=chosen)

@@ -1,0 +1,1 @@
+"""Design-space sweeps: pruning configurations x accelerators -> perplexity, cost and Pareto fronts."""

@@ -1,0 +1,241 @@
+"""A whole sweep as one typed value (:class:`SweepSpec`), read from ``sweeps/*.toml`` or built by the CLI.
+
+TOML layout (every table optional except that the space must not be empty; paths are relative to the file)::
+
+    [sweep]      checkpoint, model, split, max_tokens, finetune_steps, batch
+    [pruning]    heads_per_layer = ["8,6,6,4", "4"], ratios = [0, 0.25], ratio_modes = ["gate", "uniform"],
+                 ranges = ["2:8:2"]
+    [pruning.random]  samples, seed, min_heads = [1], max_heads = [8]
+    [accel]      presets = ["gemmini-like", "tpu-v1-like"]
+    [accel.grid] array = ["16x16", "32x32"], dataflow = ["os", "ws"], <any accelerator parameter> = [values]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from hwsim.errors import SweepError
+from hwsim.sweep.space import AccelGrid, PruningSpace, RandomSamples, RatioMode
+from hwsim.tomlio import load_toml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SPEC_PATH = ROOT / "sweeps" / "default.toml"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepSpec:
+    checkpoint: str | None = None  # trained checkpoint: perplexity measured, spec taken from it
+    model: str | None = None  # model spec TOML for a cost-only sweep (used when there is no checkpoint)
+    split: str = "valid"
+    max_tokens: int | None = None  # evaluate on the first max_tokens tokens of the split (None: all)
+    finetune_steps: int = 0
+    batch: int = 1
+    pruning: PruningSpace = field(default_factory=PruningSpace)
+    accel: AccelGrid = field(default_factory=AccelGrid)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checkpoint": self.checkpoint,
+            "model": self.model,
+            "split": self.split,
+            "max_tokens": self.max_tokens,
+            "finetune_steps": self.finetune_steps,
+            "batch": self.batch,
+            "pruning": self.pruning.to_dict(),
+            "accel": self.accel.to_dict(),
+        }
+
+    def with_overrides(self, **changes: Any) -> "SweepSpec":
+        return replace(self, **changes)
+
+
+_SWEEP_KEYS = {"checkpoint", "model", "split", "max_tokens", "finetune_steps", "batch"}
+_PRUNING_KEYS = {"heads_per_layer", "ratios", "ratio_modes", "ranges", "random"}
+_RANDOM_KEYS = {"samples", "seed", "min_heads", "max_heads"}
+_ACCEL_KEYS = {"presets", "grid"}
+
+
+def _check_keys(table: Any, allowed: set[str], where: str, source: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise SweepError(f"{source}: [{where}] must be a table")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise SweepError(f"{source}: unknown key(s) in [{where}]: {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
+    return table
+
+
+def _list(value: Any, what: str, source: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise SweepError(f"{source}: {what} must be a list, got {value!r}")
+    return value
+
+
+def _ints(value: Any, what: str, source: str) -> tuple[int, ...]:
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise SweepError(f"{source}: {what} must be integers, got {value!r}")
+    return tuple(values)
+
+
+def _heads_text(value: Any, source: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, int) for v in value):
+        return ",".join(str(v) for v in value)
+    raise SweepError(f"{source}: heads_per_layer entry {value!r} is not '8,6,6,4', [8,6,6,4] or an integer")
+
+
+def _ratio_modes(values: list[Any], source: str) -> tuple[RatioMode, ...]:
+    try:
+        return tuple(RatioMode(v) for v in values)
+    except ValueError:
+        raise SweepError(f"{source}: ratio_modes must be drawn from {[m.value for m in RatioMode]}, got {values!r}") from None
+
+
+def _resolve_path(value: Any, base: Path, what: str, source: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise SweepError(f"{source}: {what} must be a path string")
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def parse_sweep_spec(raw: dict[str, Any], base: Path, source: str) -> SweepSpec:
+    """Validate the TOML dict of a sweep spec; relative paths resolve against ``base``."""
+    _check_keys(raw, {"sweep", "pruning", "accel"}, "top level", source)
+    sweep = _check_keys(raw.get("sweep", {}), _SWEEP_KEYS, "sweep", source)
+    pruning = _check_keys(raw.get("pruning", {}), _PRUNING_KEYS, "pruning", source)
+    rnd = _check_keys(pruning.get("random", {}), _RANDOM_KEYS, "pruning.random", source)
+    accel = _check_keys(raw.get("accel", {}), _ACCEL_KEYS, "accel", source)
+    grid = _check_keys(accel.get("grid", {}), set(accel.get("grid", {})), "accel.grid", source)
+
+    ratios = _list(pruning.get("ratios", []), "pruning.ratios", source)
+    if not all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in ratios):
+        raise SweepError(f"{source}: pruning.ratios must be numbers, got {ratios!r}")
+    max_tokens = sweep.get("max_tokens")
+    space = PruningSpace(
+        heads=tuple(_heads_text(h, source) for h in _list(pruning.get("heads_per_layer", []), "heads_per_layer", source)),
+        ratios=tuple(float(r) for r in ratios),
+        ratio_modes=_ratio_modes(_list(pruning.get("ratio_modes", ["gate", "uniform"]), "ratio_modes", source), source),
+        ranges=tuple(str(r) for r in _list(pruning.get("ranges", []), "pruning.ranges", source)),
+        random=RandomSamples(
+            samples=_ints(rnd.get("samples", 0), "pruning.random.samples", source)[0],
+            seed=_ints(rnd.get("seed", 0), "pruning.random.seed", source)[0],
+            min_heads=_ints(rnd.get("min_heads", [0]), "pruning.random.min_heads", source),
+            max_heads=_ints(rnd.get("max_heads", []), "pruning.random.max_heads", source),
+        ),
+    )
+    return SweepSpec(
+        checkpoint=_resolve_path(sweep.get("checkpoint"), base, "sweep.checkpoint", source),
+        model=_resolve_path(sweep.get("model"), base, "sweep.model", source),
+        split=str(sweep.get("split", "valid")),
+        max_tokens=_ints(max_tokens, "sweep.max_tokens", source)[0] if max_tokens else None,
+        finetune_steps=_ints(sweep.get("finetune_steps", 0), "sweep.finetune_steps", source)[0],
+        batch=_ints(sweep.get("batch", 1), "sweep.batch", source)[0],
+        pruning=space,
+        accel=AccelGrid(
+            presets=tuple(str(p) for p in _list(accel.get("presets", []), "accel.presets", source)),
+            grid=tuple((str(k), tuple(_list(v, f"accel.grid.{k}", source))) for k, v in grid.items()),
+        ),
+    )
+
+
+def load_sweep_spec(path: str | Path) -> SweepSpec:
+    p = Path(path)
+    return parse_sweep_spec(load_toml(p, SweepError), p.resolve().parent, str(p))
+
+
+def parse_grid_option(text: str) -> tuple[str, tuple[Any, ...]]:
+    """CLI ``--grid rows=16,32`` -> ("rows", (16, 32)); numbers become int or float, the rest stay strings."""
+    if "=" not in text:
+        raise SweepError(f"--grid {text!r} is not PARAM=V1,V2,... (for example rows=16,32 or dataflow=os,ws)")
+    key, _, values = text.partition("=")
+    items = [v.strip() for v in values.split(",") if v.strip()]
+    if not key.strip() or not items:
+        raise SweepError(f"--grid {text!r} has no parameter name or no values")
+    return key.strip(), tuple(_scalar(v) for v in items)
+
+
+def _scalar(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CliOverrides:
+    """Sweep settings given on the command line; None / empty means "keep the spec file's value"."""
+
+    heads: tuple[str, ...] = ()
+    ratios: str | None = None
+    ratio_modes: tuple[str, ...] = ()
+    samples: int | None = None
+    seed: int | None = None
+    accels: tuple[str, ...] = ()
+    grid: tuple[str, ...] = ()
+    checkpoint: str | None = None
+    model: str | None = None
+    split: str | None = None
+    max_tokens: int | None = None
+    finetune_steps: int | None = None
+    batch: int | None = None
+
+
+def parse_ratios(text: str) -> tuple[float, ...]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise SweepError(f"--ratios {text!r} is empty: give fractions like 0,0.25,0.5")
+    try:
+        values = tuple(float(t) for t in items)
+    except ValueError:
+        raise SweepError(f"--ratios {text!r} is not a comma-separated list of numbers") from None
+    bad = [v for v in values if not 0.0 <= v <= 1.0]
+    if bad:
+        raise SweepError(f"--ratios {text!r}: {bad[0]:g} is outside 0..1")
+    return values
+
+
+def apply_cli(base: SweepSpec, cli: CliOverrides) -> SweepSpec:
+    """The spec with command-line settings applied.
+
+    Any pruning option replaces the whole pruning space of ``base`` (so ``--heads-per-layer 8,6,6,4`` sweeps that
+    vector, not the default space plus it); likewise any accelerator option replaces the accelerator grid. A
+    ``--model`` without ``--checkpoint`` makes the sweep cost-only.
+    """
+    spec = base
+    if cli.heads or cli.ratios is not None or cli.samples is not None:
+        spec = replace(spec, pruning=PruningSpace(
+            heads=cli.heads,
+            ratios=parse_ratios(cli.ratios) if cli.ratios is not None else (),
+            ratio_modes=_ratio_modes(list(cli.ratio_modes), "--ratio-mode") if cli.ratio_modes else base.pruning.ratio_modes,
+            random=RandomSamples(samples=cli.samples or 0, seed=cli.seed or 0),
+        ))
+    elif cli.ratio_modes or cli.seed is not None:
+        pruning = base.pruning
+        if cli.ratio_modes:
+            pruning = replace(pruning, ratio_modes=_ratio_modes(list(cli.ratio_modes), "--ratio-mode"))
+        if cli.seed is not None:
+            pruning = replace(pruning, random=replace(pruning.random, seed=cli.seed))
+        spec = replace(spec, pruning=pruning)
+    if cli.accels or cli.grid:
+        spec = replace(spec, accel=AccelGrid(
+            presets=cli.accels or base.accel.presets,
+            grid=tuple(parse_grid_option(g) for g in cli.grid),
+        ))
+    if cli.model is not None:
+        spec = replace(spec, model=cli.model, checkpoint=None)
+    if cli.checkpoint is not None:
+        spec = replace(spec, checkpoint=cli.checkpoint)
+    for name in ("split", "max_tokens", "finetune_steps", "batch"):
+        value = getattr(cli, name)
+        if value is not None:
+            spec = replace(spec, **{name: value})
+    return spec

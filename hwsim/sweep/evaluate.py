@@ -1,0 +1,107 @@
+"""Per-process work units of a sweep: perplexity of one pruning configuration, cost of every config on one accelerator.
+
+Both are plain module-level functions of picklable arguments so that a process pool and Ray run the very same code.
+The perplexity evaluator (checkpoint + corpus in memory) is built once per process and cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hwsim.errors import CheckpointError, SweepError
+from hwsim.spec import ModelSpec
+
+# Columns a cost part holds, in order: the scalar outputs of ``cost_many`` kept in the results table.
+COST_COLUMNS = ("params", "macs", "cycles", "latency_s", "area_mm2", "energy_pj", "sram_bytes", "dram_bytes",
+                "fits_on_chip")
+PPL_COLUMNS = ("perplexity", "bits_per_token", "tokens")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PerplexityJob:
+    """Everything a worker needs to evaluate pruning configurations of one checkpoint."""
+
+    checkpoint: str
+    split: str = "valid"
+    max_tokens: int | None = None
+    finetune_steps: int = 0
+    torch_threads: int = 1  # intra-op threads of each evaluating process
+
+
+_EVALUATORS: dict[PerplexityJob, Any] = {}
+
+
+def _evaluator(job: PerplexityJob):
+    if job not in _EVALUATORS:
+        from hwsim.nn.evaluate import MaskedEvaluator
+
+        _EVALUATORS[job] = MaskedEvaluator(job.checkpoint, split=job.split, max_tokens=job.max_tokens)
+    return _EVALUATORS[job]
+
+
+def release_evaluators() -> None:
+    """Drop the cached evaluators (an in-process sweep calls this when done; the checkpoint may change later)."""
+    _EVALUATORS.clear()
+
+
+def evaluate_configs(job: PerplexityJob, config_ids: list[int], heads: list[tuple[int, ...]]) -> list[dict[str, Any]]:
+    """Perplexity of each heads-per-layer vector (heads kept by gate score), as rows of a perplexity part."""
+    import torch
+
+    torch.set_num_threads(job.torch_threads)
+    if job.finetune_steps:
+        from hwsim.sweep.finetune import finetuned_perplexity
+
+        return [
+            {"config_id": int(cid), **finetuned_perplexity(job, h)} for cid, h in zip(config_ids, heads)
+        ]
+    evaluator = _evaluator(job)
+    rows = []
+    for cid, h in zip(config_ids, heads):
+        result = evaluator.perplexity(tuple(int(x) for x in h))
+        rows.append(
+            {
+                "config_id": int(cid),
+                "perplexity": float(result.perplexity),
+                "bits_per_token": float(result.bits_per_token),
+                "tokens": int(result.tokens),
+            }
+        )
+    return rows
+
+
+def cost_configs(spec: ModelSpec, heads: np.ndarray, preset: str, overrides: dict[str, Any], batch: int) -> dict[str, np.ndarray]:
+    """Vectorised cost of every row of ``heads`` on one accelerator (``cost_many``), the columns in COST_COLUMNS."""
+    from hwsim.accel.batch import cost_many
+    from hwsim.accel.config import load_accel, with_overrides
+
+    accel = with_overrides(load_accel(preset), overrides) if overrides else load_accel(preset)
+    out = cost_many(spec, heads, accel, batch=batch)
+    return {name: np.asarray(out[name]) for name in COST_COLUMNS}
+
+
+def load_model_inputs(checkpoint: str | None, model: str | None) -> tuple[ModelSpec, np.ndarray | None, str | None]:
+    """(model spec, gate scores or None, checkpoint SHA-256 or None) for a sweep."""
+    from hwsim.spec import load_spec
+    from hwsim.sweep.store import path_sha256
+
+    if checkpoint:
+        from pathlib import Path
+
+        from hwsim.nn.checkpoint import load_checkpoint
+        from hwsim.nn.prune import head_scores
+
+        path = Path(checkpoint)
+        if not path.exists():
+            raise CheckpointError(f"checkpoint not found: {path}")
+        ckpt = load_checkpoint(path)  # raises CheckpointError naming the path on anything unreadable
+        if ckpt.heads_per_layer != ckpt.spec.full_heads():
+            raise CheckpointError(f"checkpoint {path} is already pruned ({','.join(map(str, ckpt.heads_per_layer))}); "
+                                  "sweep from the unpruned (gated) checkpoint")
+        return ckpt.spec, np.asarray(head_scores(ckpt), dtype=np.float64), path_sha256(path)
+    if model:
+        return load_spec(model), None, None
+    raise SweepError("no checkpoint and no model spec: pass --checkpoint CKPT, or --model SPEC.toml for a cost-only sweep")

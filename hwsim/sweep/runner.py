@@ -1,0 +1,238 @@
+"""Run a sweep: resolve the space, cost every (pruning, accelerator) pair, measure perplexity, join, mark fronts.
+
+Order of work: costs first (vectorised, seconds), then perplexity (one forward pass over the split per pruning
+configuration, the slow part), then the join. Each finished unit is written to the store at once, so a sweep
+killed at any point resumes with ``resume=True`` and recomputes nothing finished.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hwsim.errors import SweepError
+from hwsim.spec import ModelSpec
+from hwsim.sweep.backend import Backend
+from hwsim.sweep.config import SweepSpec
+from hwsim.sweep.evaluate import (
+    COST_COLUMNS,
+    PPL_COLUMNS,
+    PerplexityJob,
+    cost_configs,
+    evaluate_configs,
+    load_model_inputs,
+    release_evaluators,
+)
+from hwsim.sweep.pareto import fronts_for, objective_matrix, pareto_mask
+from hwsim.sweep.space import AccelPoint, PruningConfigs, expand_pruning, format_heads
+from hwsim.sweep.store import ResultsStore
+
+# Pruning configs per perplexity task: small enough that a kill loses little work and the bar moves, large enough
+# that task overhead (pickling, one process round trip) stays negligible next to a forward pass over the split.
+MAX_CHUNK = 8
+# One torch thread per evaluation, parallelism across processes instead: the sweep's models are small, and on a
+# shared 2-core machine two intra-op threads per process measured 8x slower than one (thread oversubscription).
+TORCH_THREADS = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepRequest:
+    spec: SweepSpec
+    out_dir: Path
+    workers: int = 1
+    backend: Backend = Backend.LOCAL
+    ray_address: str | None = None
+    resume: bool = False
+    force: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepOutcome:
+    results_path: Path
+    out_dir: Path
+    n_configs: int
+    n_accels: int
+    n_points: int
+    has_perplexity: bool
+    resumed: bool
+    evaluated_configs: int  # perplexities computed in this run
+    costed_accels: int  # accelerators costed in this run
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResolvedSweep:
+    """A sweep spec resolved against its model: everything needed to run it and to hash its inputs."""
+
+    spec: SweepSpec
+    model: ModelSpec
+    configs: PruningConfigs
+    accels: tuple[AccelPoint, ...]
+    accel_dicts: tuple[dict[str, Any], ...]  # resolved AccelConfig.to_dict() of each point
+    checkpoint_sha256: str | None
+
+    def inputs(self) -> dict[str, Any]:
+        from hwsim import __version__
+
+        spec = self.spec.to_dict()
+        return {
+            "sweep": {k: v for k, v in spec.items() if k not in ("checkpoint", "model")},
+            "model_spec": self.model.to_dict(),
+            "accelerators": [{"name": p.name, **d} for p, d in zip(self.accels, self.accel_dicts)],
+            "checkpoint_sha256": self.checkpoint_sha256,
+            "hwsim_version": __version__,
+        }
+
+
+def resolve_sweep(spec: SweepSpec) -> ResolvedSweep:
+    """Load the model, expand the space and check every accelerator; raises HwsimError on any bad input."""
+    from hwsim.accel.config import load_accel, with_overrides
+
+    if spec.batch < 1:
+        raise SweepError(f"batch must be >= 1, got {spec.batch}")
+    if spec.finetune_steps < 0:
+        raise SweepError(f"finetune steps must be >= 0, got {spec.finetune_steps}")
+    if spec.finetune_steps and not spec.checkpoint:
+        raise SweepError("--finetune-steps needs a checkpoint")
+    accels = spec.accel.points()
+    accel_dicts = tuple(with_overrides(load_accel(p.preset), dict(p.overrides)).to_dict() for p in accels)
+    model, scores, digest = load_model_inputs(spec.checkpoint, spec.model)
+    configs = expand_pruning(model, spec.pruning, scores)
+    return ResolvedSweep(spec=spec, model=model, configs=configs, accels=accels, accel_dicts=accel_dicts,
+                         checkpoint_sha256=digest)
+
+
+def _configs_frame(configs: PruningConfigs) -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "config_id": np.arange(len(configs), dtype=np.int64),
+        "heads_per_layer": [format_heads(r) for r in configs.heads],
+        "label": list(configs.labels),
+    })
+    for layer in range(configs.heads.shape[1]):
+        frame[f"h{layer}"] = configs.heads[:, layer]
+    return frame
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="cfg" if "perplexity" in desc else "accel", file=sys.stderr,
+                disable=not enabled, dynamic_ncols=True, leave=False)
+
+
+def _local_perplexity(job: PerplexityJob, chunks, workers: int) -> Iterator[list[dict[str, Any]]]:
+    if workers <= 1:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(job.torch_threads)
+        try:
+            for ids, heads in chunks:
+                yield evaluate_configs(job, ids, heads)
+        finally:
+            torch.set_num_threads(threads)
+            release_evaluators()
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: torch's thread pools do not survive fork.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(evaluate_configs, job, ids, heads) for ids, heads in chunks]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+
+def _run_costs(request: SweepRequest, sweep: ResolvedSweep, store: ResultsStore, done: frozenset[int]) -> int:
+    todo = [(aid, p.preset, dict(p.overrides)) for aid, p in enumerate(sweep.accels) if aid not in done]
+    if request.backend is Backend.RAY:
+        from hwsim.sweep import ray_backend
+
+        stream = ray_backend.cost_accels(sweep.model, sweep.configs.heads, todo, sweep.spec.batch, request.ray_address)
+    else:
+        stream = ((aid, cost_configs(sweep.model, sweep.configs.heads, preset, ov, sweep.spec.batch))
+                  for aid, preset, ov in todo)
+    with _bar(len(todo), "cost", request.progress) as bar:
+        for aid, columns in stream:
+            frame = pd.DataFrame({"config_id": np.arange(len(sweep.configs), dtype=np.int64),
+                                  "accel_id": np.full(len(sweep.configs), aid, dtype=np.int64)})
+            for name in COST_COLUMNS:
+                frame[name] = columns[name]
+            store.write_cost_part(aid, frame)
+            bar.update(1)
+    return len(todo)
+
+
+def _run_perplexity(request: SweepRequest, sweep: ResolvedSweep, store: ResultsStore, done: frozenset[int]) -> int:
+    if not sweep.spec.checkpoint:
+        return 0
+    ids = [i for i in range(len(sweep.configs)) if i not in done]
+    if not ids:
+        return 0
+    workers = max(1, request.workers)
+    size = max(1, min(MAX_CHUNK, math.ceil(len(ids) / (4 * workers))))
+    chunks = [(ids[i:i + size], [tuple(int(h) for h in sweep.configs.heads[j]) for j in ids[i:i + size]])
+              for i in range(0, len(ids), size)]
+    job = PerplexityJob(checkpoint=sweep.spec.checkpoint, split=sweep.spec.split, max_tokens=sweep.spec.max_tokens,
+                        finetune_steps=sweep.spec.finetune_steps, torch_threads=TORCH_THREADS)
+    if request.backend is Backend.RAY:
+        from hwsim.sweep import ray_backend
+
+        stream = ray_backend.perplexity_chunks(job, chunks, request.ray_address)
+    else:
+        stream = _local_perplexity(job, chunks, workers)
+    with _bar(len(ids), "perplexity", request.progress) as bar:
+        for rows in stream:
+            store.write_perplexity_part(pd.DataFrame(rows))
+            bar.update(len(rows))
+    return len(ids)
+
+
+def join_results(store: ResultsStore, sweep: ResolvedSweep) -> pd.DataFrame:
+    """One row per (pruning, accelerator) point with the Pareto columns, ordered by (config_id, accel_id)."""
+    configs = store.read_configs()
+    costs = store.read_costs()
+    accel_frame = pd.DataFrame({"accel_id": np.arange(len(sweep.accels), dtype=np.int64),
+                                "accel": [p.name for p in sweep.accels],
+                                "accel_preset": [p.preset for p in sweep.accels]})
+    frame = costs.merge(configs, on="config_id").merge(accel_frame, on="accel_id")
+    ppl = store.read_perplexity()
+    if sweep.spec.checkpoint:
+        frame = frame.merge(ppl[["config_id", *PPL_COLUMNS]], on="config_id", how="left")
+    else:
+        for name in PPL_COLUMNS:
+            frame[name] = np.nan
+    frame = frame.sort_values(["config_id", "accel_id"], kind="stable").reset_index(drop=True)
+    full = ",".join([str(sweep.model.n_heads)] * sweep.model.n_layers)
+    frame["is_baseline"] = frame["heads_per_layer"] == full
+    has_ppl = bool(sweep.spec.checkpoint)
+    for front in fronts_for(has_ppl):
+        frame[front.column] = pareto_mask(objective_matrix(frame, front.objectives))
+    lead = ["config_id", "accel_id", "heads_per_layer", "accel", "perplexity", "params", "macs", "latency_s",
+            "area_mm2", "energy_pj"]
+    return frame[lead + [c for c in frame.columns if c not in lead]]
+
+
+def run_sweep(request: SweepRequest, resolved: ResolvedSweep | None = None) -> SweepOutcome:
+    """Run (or resume) the sweep and write its results store; returns where the results are."""
+    sweep = resolved or resolve_sweep(request.spec)
+    if request.backend is Backend.RAY and request.workers < 1:
+        raise SweepError("workers must be >= 1")
+    store = ResultsStore(request.out_dir)
+    state = store.open(inputs=sweep.inputs(), spec=sweep.spec.to_dict(), configs=_configs_frame(sweep.configs),
+                       accels=[{"name": p.name, **p.to_dict()} for p in sweep.accels],
+                       resume=request.resume, force=request.force)
+    costed = _run_costs(request, sweep, store, state.done_accels)
+    evaluated = _run_perplexity(request, sweep, store, state.done_perplexity)
+    frame = join_results(store, sweep)
+    store.write_results(frame)
+    return SweepOutcome(results_path=store.results_path, out_dir=store.root, n_configs=len(sweep.configs),
+                        n_accels=len(sweep.accels), n_points=len(frame), has_perplexity=bool(sweep.spec.checkpoint),
+                        resumed=state.resumed, evaluated_configs=evaluated, costed_accels=costed)

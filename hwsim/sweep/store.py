@@ -1,0 +1,255 @@
+"""The results store of one sweep: a directory with a JSON manifest and Parquet parts, written atomically.
+
+Layout of ``OUT/``::
+
+    manifest.json             spec, versions, input hash, sizes; rewritten when the sweep completes
+    configs.parquet           the pruning configurations (config_id, heads_per_layer, label, h0..h{L-1})
+    perplexity/part-*.parquet (config_id, perplexity, bits_per_token, tokens), one part per evaluated chunk
+    cost/accel-*.parquet      one part per accelerator: every pruning config costed on it
+    results.parquet, results.csv   the joined table with the Pareto columns (written last)
+
+Every file is written to a temporary name in the same directory and moved into place with ``os.replace``, so a
+sweep killed at any moment leaves only whole files; stray temporaries are deleted on the next open. A resume keeps
+every finished part and recomputes nothing in them. The input hash covers everything that changes a number: the
+sweep spec, the model spec, the resolved accelerators, the checkpoint file's SHA-256 and the hwsim version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hwsim.errors import SweepError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+CONFIGS = "configs.parquet"
+RESULTS = "results.parquet"
+RESULTS_CSV = "results.csv"
+PPL_DIR = "perplexity"
+COST_DIR = "cost"
+_TMP_PREFIX = ".tmp-"
+
+
+def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def path_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, or of a directory (a checkpoint): every file's relative name and content, in name order."""
+    p = Path(path)
+    if p.is_file():
+        return file_sha256(p)
+    digest = hashlib.sha256()
+    for f in sorted(q for q in p.rglob("*") if q.is_file()):
+        digest.update(f.relative_to(p).as_posix().encode() + b"\0" + file_sha256(f).encode())
+    return digest.hexdigest()
+
+
+def inputs_hash(inputs: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of ``inputs`` (sorted keys, no whitespace)."""
+    text = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def versions() -> dict[str, str]:
+    from hwsim import __version__
+
+    out = {"hwsim": __version__, "python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__}
+    try:
+        import torch
+
+        out["torch"] = torch.__version__
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    return out
+
+
+def _umask_mode() -> int:
+    """0o666 minus the process umask: what a plain ``open(path, "w")`` would create (mkstemp makes 0o600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+    os.chmod(tmp, _umask_mode())
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_frame(path: Path, frame: pd.DataFrame) -> None:
+    """Parquet or CSV (by suffix), written to a temporary file and moved into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, _umask_mode())
+    try:
+        if path.suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreState:
+    """What a (re)opened store already holds."""
+
+    resumed: bool
+    done_perplexity: frozenset[int]  # config ids with a perplexity part
+    done_accels: frozenset[int]  # accelerator ids with a cost part
+
+
+class ResultsStore:
+    """A sweep's results directory (see the module docstring)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def results_path(self) -> Path:
+        return self.root / RESULTS
+
+    # ---- opening ----------------------------------------------------------------------------------------------------
+    def read_manifest(self) -> dict[str, Any] | None:
+        if not self.manifest_path.is_file():
+            return None
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SweepError(f"cannot read sweep manifest {self.manifest_path}: {exc}") from None
+
+    def open(self, *, inputs: dict[str, Any], spec: dict[str, Any], configs: pd.DataFrame, accels: list[dict],
+             resume: bool, force: bool) -> StoreState:
+        """Start or resume a sweep here. Different inputs than the stored ones are refused unless ``force``."""
+        if self.root.exists() and not self.root.is_dir():
+            raise SweepError(f"results path {self.root} exists and is not a directory")
+        digest = inputs_hash(inputs)
+        old = self.read_manifest()
+        if old is not None and old.get("input_hash") != digest and not force:
+            changed = sorted(k for k in inputs if old.get("inputs", {}).get(k) != json.loads(json.dumps(inputs[k], default=str)))
+            raise SweepError(
+                f"{self.root} holds a sweep made from different inputs (changed: {', '.join(changed) or 'format'}); "
+                "pass --force to overwrite it or --out for a new directory"
+            )
+        resuming = resume and old is not None and old.get("input_hash") == digest
+        self._remove_temporaries()
+        if not resuming:
+            self._clear()
+            manifest = {
+                "format": FORMAT_VERSION,
+                "input_hash": digest,
+                "inputs": inputs,
+                "spec": spec,
+                "accels": accels,
+                "versions": versions(),
+                "n_configs": int(len(configs)),
+                "n_accels": len(accels),
+                "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "complete": False,
+            }
+            atomic_write_frame(self.root / CONFIGS, configs)
+            atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=2, default=str).encode())
+        return StoreState(resumed=resuming, done_perplexity=self._done_perplexity(), done_accels=self._done_accels())
+
+    def _remove_temporaries(self) -> None:
+        for folder in (self.root, self.root / PPL_DIR, self.root / COST_DIR):
+            if folder.is_dir():
+                for tmp in folder.glob(_TMP_PREFIX + "*"):
+                    tmp.unlink(missing_ok=True)
+
+    def _clear(self) -> None:
+        """Remove only the files this store writes (never anything else in a user's directory)."""
+        for name in (MANIFEST, CONFIGS, RESULTS, RESULTS_CSV):
+            (self.root / name).unlink(missing_ok=True)
+        for folder, pattern in ((PPL_DIR, "part-*.parquet"), (COST_DIR, "accel-*.parquet")):
+            for part in (self.root / folder).glob(pattern):
+                part.unlink()
+
+    # ---- parts ------------------------------------------------------------------------------------------------------
+    def _ppl_parts(self) -> list[Path]:
+        return sorted((self.root / PPL_DIR).glob("part-*.parquet"))
+
+    def _done_perplexity(self) -> frozenset[int]:
+        return frozenset(int(i) for p in self._ppl_parts() for i in pd.read_parquet(p, columns=["config_id"])["config_id"])
+
+    def _done_accels(self) -> frozenset[int]:
+        return frozenset(int(p.stem.split("-")[1]) for p in (self.root / COST_DIR).glob("accel-*.parquet"))
+
+    def write_perplexity_part(self, frame: pd.DataFrame) -> None:
+        parts = self._ppl_parts()
+        index = 1 + max((int(p.stem.split("-")[1]) for p in parts), default=-1)
+        atomic_write_frame(self.root / PPL_DIR / f"part-{index:06d}.parquet", frame)
+
+    def write_cost_part(self, accel_id: int, frame: pd.DataFrame) -> None:
+        atomic_write_frame(self.root / COST_DIR / f"accel-{accel_id:05d}.parquet", frame)
+
+    def read_configs(self) -> pd.DataFrame:
+        return pd.read_parquet(self.root / CONFIGS)
+
+    def read_perplexity(self) -> pd.DataFrame:
+        parts = [pd.read_parquet(p) for p in self._ppl_parts()]
+        if not parts:
+            return pd.DataFrame({"config_id": pd.Series([], dtype="int64")})
+        return pd.concat(parts, ignore_index=True).sort_values("config_id", kind="stable")
+
+    def read_costs(self) -> pd.DataFrame:
+        parts = [pd.read_parquet(p) for p in sorted((self.root / COST_DIR).glob("accel-*.parquet"))]
+        return pd.concat(parts, ignore_index=True)
+
+    def write_results(self, frame: pd.DataFrame) -> None:
+        atomic_write_frame(self.results_path, frame)
+        atomic_write_frame(self.root / RESULTS_CSV, frame)
+        manifest = self.read_manifest() or {}
+        manifest.update(complete=True, n_points=int(len(frame)),
+                        finished_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=2, default=str).encode())
+
+
+def load_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A finished sweep's results table and manifest, from its directory or its results.parquet / .csv."""
+    p = Path(path)
+    root = p if p.is_dir() else p.parent
+    store = ResultsStore(root)
+    manifest = store.read_manifest()
+    if manifest is None:
+        raise SweepError(f"{root} is not a sweep results directory (no {MANIFEST})")
+    table = p if p.is_file() else store.results_path
+    if not table.is_file():
+        raise SweepError(f"sweep in {root} is not finished (no {RESULTS}); run it again with --resume")
+    try:
+        frame = pd.read_csv(table, dtype={"heads_per_layer": str, "accel": str}) if table.suffix == ".csv" else pd.read_parquet(table)
+    except Exception as exc:  # pyarrow / pandas raise many types for a corrupt file
+        raise SweepError(f"cannot read sweep results {table}: {exc}") from None
+    return frame, manifest

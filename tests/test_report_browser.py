@@ -1,0 +1,97 @@
+"""Open a generated report in headless Chromium: plots render with the expected points and no JavaScript errors."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hwsim.cli.main import run
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+class _ExternalRefs(HTMLParser):
+    """Collects script/link/img references to other files or the network (script bodies are not parsed as tags)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        ref = dict(attrs).get("src" if tag in ("script", "img") else "href")
+        if tag in ("script", "img", "link") and ref:
+            self.external.append(ref)
+
+
+def _driver(profile: Path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", f"--user-data-dir={profile}", "--window-size=1400,2400"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+
+
+@pytest.fixture(scope="module")
+def cost_only_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    code = run(["sweep", "--model", str(ROOT / "models" / "shim-wt103-16l.toml"), "--ratios", "0,0.25,0.5,0.75",
+                "--heads-per-layer", "8,6,6,4,8,8,8,8,8,8,8,8,8,8,8,8", "--accel", "gemmini-like",
+                "--accel", "edge-soc-32x32", "--grid", "dataflow=os,ws", "--out", str(out / "res"), "--no-progress"])
+    assert code == 0
+    return out / "res.html", pd.read_parquet(out / "res" / "results.parquet")
+
+
+@pytest.mark.skipif(not (CHROMEDRIVER.exists() and CHROMIUM.exists()), reason="Debian chromium + chromium-driver "
+                    "are not installed (.ci/run installs them)")
+def test_report_renders_in_headless_chromium(cost_only_report, tmp_path):
+    html, frame = cost_only_report
+    driver = _driver(tmp_path / "profile")
+    try:
+        driver.get(html.resolve().as_uri())
+        # Per trace: its data length (plotly's _fullData) and the SVG marker paths actually drawn for it.
+        graphs = driver.execute_script(
+            "return Array.from(document.querySelectorAll('.js-plotly-plot')).map(g => {"
+            " const drawn = Array.from(g.querySelectorAll('.scatterlayer .trace'));"
+            " return {id: g.id, traces: g._fullData.map((t, i) => ({name: t.name, type: t.type, n: t._length,"
+            " drawn: t.type === 'scatter' ? drawn[i].querySelectorAll('path.point').length : null}))};"
+            "})"
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "report.png"))
+        logs = driver.get_log("browser")
+    finally:
+        driver.quit()
+    assert [g["id"] for g in graphs] == ["fig-0", "fig-1", "fig-2", "fig-3"]
+    for graph, front in zip(graphs[:2], ("pareto_latency", "pareto_area")):
+        n = {t["name"]: t["n"] for t in graph["traces"]}
+        drawn = {t["name"]: t["drawn"] for t in graph["traces"]}
+        assert n == drawn  # every data point has a marker on the page
+        assert n["points"] + n["Pareto front"] == len(frame) == 5 * 4  # baseline (= ratio 0), the explicit vector, 3 ratios
+        assert n["Pareto front"] == int(frame[front].sum()) > 0
+        assert n["baseline"] == int(frame["is_baseline"].sum()) == 4
+    heat = graphs[2]["traces"][0]
+    assert heat["type"] == "heatmap"
+    severe = [entry for entry in logs if entry["level"] == "SEVERE"]
+    assert not severe, severe
+
+
+def test_report_is_self_contained(cost_only_report):
+    html, _ = cost_only_report
+    text = html.read_text()
+    parser = _ExternalRefs()
+    parser.feed(text)
+    assert parser.external == []  # no <script src>, <link href> or <img src> pointing off the file
+    assert len(text) > 1_000_000  # plotly.js inlined
+    assert html.with_suffix(".csv").is_file() and html.with_suffix(".json").is_file()

@@ -1,0 +1,185 @@
+"""Training: a short PTB run beats the unigram model, exact resume, gating phase, LAMB, schedule, CLI errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import assert_one_line_error
+from hwsim.nn.checkpoint import load_checkpoint
+from hwsim.nn.data import DataSource, load_corpus
+from hwsim.nn.optim import Lamb, Schedule, lr_factor
+from hwsim.nn.train import train
+
+PTB_RECIPE = """
+[model]
+name = "ptb-test"
+n_layers = 2
+d_model = 32
+n_heads = 4
+d_head = 8
+n_persistent = 8
+segment_len = 32
+memory_len = 32
+vocab_size = 10000
+[train]
+lr = 1e-2
+warmup_steps = 10
+steps = {steps}
+batch_size = 8
+dropout_emb = 0.0
+dropout_attn = 0.0
+dropout_proj = 0.0
+dropout_out = 0.0
+eval_every = 1000
+eval_tokens = 4000
+[gates]
+lambda = 0.5
+steps = 6
+lr = 1e-3
+gate_lr_mult = 100.0
+sparsity_warmup_steps = 2
+"""
+
+TINY_RECIPE = """
+[model]
+name = "tiny"
+n_layers = 2
+d_model = 16
+n_heads = 2
+d_head = 8
+n_persistent = 4
+segment_len = 4
+memory_len = 4
+vocab_size = 40
+[train]
+optimizer = "{opt}"
+lr = 1e-2
+warmup_steps = 2
+steps = 6
+batch_size = 2
+eval_every = 3
+eval_tokens = 16
+[gates]
+lambda = 0.1
+steps = 6
+sparsity_warmup_steps = 3
+[data]
+kind = "word"
+path = "{data}"
+"""
+
+
+def _unigram_perplexity(tokens: int) -> float:
+    """Independent reference: a unigram model estimated on PTB train, scored on the same validation tokens."""
+    corpus = load_corpus(DataSource())
+    counts = np.bincount(corpus.stream("train"), minlength=len(corpus.vocab))
+    rows = corpus.stream("valid")[: (len(corpus.stream("valid")) // 8) * 8].reshape(8, -1)
+    targets = rows[:, 1 : 1 + tokens // 8]
+    return float(np.exp(-np.log(counts[targets] / counts.sum()).mean()))
+
+
+def test_short_ptb_run_beats_unigram_then_gating_phase(tmp_path, cli):
+    recipe = tmp_path / "ptb.toml"
+    recipe.write_text(PTB_RECIPE.format(steps=400))
+    res = cli("train", "--recipe", recipe, "--out", tmp_path / "base.ckpt", "--device", "cpu", "--quiet")
+    assert res.code == 0, res.err
+    out = res.json()
+    unigram = _unigram_perplexity(4000)
+    assert 600 < unigram < 800  # PTB unigram perplexity is ~700
+    assert out["valid_perplexity"] < 0.6 * unigram, (out, unigram)
+    res = cli("train", "--recipe", recipe, "--out", tmp_path / "gated.ckpt", "--gates", "--lambda", "0.5",
+              "--init-from", tmp_path / "base.ckpt", "--device", "cpu", "--quiet")
+    assert res.code == 0, res.err
+    assert "heads open per layer" in res.err
+    ckpt = load_checkpoint(tmp_path / "gated.ckpt")
+    assert ckpt.gated and ckpt.train_state["phase"] == "gates"
+    last = ckpt.history[-1]
+    assert len(last["heads_open"]) == 2 and len(last["log_alpha"]) == 2 and last["lambda"] == 0.5
+    # the sparsity loss pushes every gate logit down from its initial 2.0
+    assert np.all(np.asarray(last["log_alpha"]) < 2.0)
+
+
+def _tiny_corpus(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "corpus"
+    root.mkdir()
+    for split, n in (("train", 60), ("valid", 10), ("test", 10)):
+        lines = [" ".join(f"w{x}" for x in rng.integers(0, 30, size=6)) for _ in range(n)]
+        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("opt", ["adamw", "lamb"])
+def test_resume_is_exact(tmp_path, opt):
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY_RECIPE.format(opt=opt, data=_tiny_corpus(tmp_path)))
+    full = train(recipe, tmp_path / "full.ckpt", progress=False)
+    train(recipe, tmp_path / "part.ckpt", progress=False, stop_after=3)
+    resumed = train(None, tmp_path / "part.ckpt", resume=True, progress=False)
+    a, b = load_checkpoint(tmp_path / "full.ckpt"), load_checkpoint(tmp_path / "part.ckpt")
+    assert resumed.steps == full.steps == 6
+    for key, value in a.weights.items():
+        assert torch.equal(value, b.weights[key]), key
+    # the gating phase (gate noise, gate lr group) resumes exactly too
+    train(recipe, tmp_path / "g_full", gates=True, init_from=tmp_path / "full.ckpt", progress=False)
+    train(recipe, tmp_path / "g_part", gates=True, init_from=tmp_path / "full.ckpt", progress=False, stop_after=3)
+    train(None, tmp_path / "g_part", resume=True, progress=False)
+    a, b = load_checkpoint(tmp_path / "g_full"), load_checkpoint(tmp_path / "g_part")
+    for key, value in a.weights.items():
+        assert torch.equal(value, b.weights[key]), key
+    assert [h["heads_open"] for h in a.history] == [h["heads_open"] for h in b.history]
+
+
+def test_training_methods_are_switches(tmp_path):
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY_RECIPE.format(opt="adamw", data=_tiny_corpus(tmp_path)))
+    train(recipe, tmp_path / "base", progress=False)
+    overrides = {"gates": {"proper_init": False, "output_scaling": False, "sparsity_warmup": False, "steps": 1}}
+    train(recipe, tmp_path / "abl", gates=True, init_from=tmp_path / "base", overrides=overrides, progress=False)
+    ckpt = load_checkpoint(tmp_path / "abl")
+    assert ckpt.model_options["output_scaling"] is False and ckpt.model_options["init_log_alpha"] == 0.0
+    assert ckpt.history[-1]["lambda"] == 0.1  # no ramp: full lambda from the first step
+    model = ckpt.build_model()
+    assert not any(layer.attn.output_scaling for layer in model.layers)
+
+
+def test_lamb_step_matches_equations():
+    w = torch.tensor([3.0, 4.0], requires_grad=True)
+    opt = Lamb([w], lr=0.1, betas=(0.9, 0.999), eps=0.0, weight_decay=0.0)
+    w.grad = torch.tensor([1.0, -2.0])
+    opt.step()
+    # step 1: m_hat = g, v_hat = g^2 -> r = sign(g) = (1, -1); trust = ||w|| / ||r|| = 5 / sqrt(2)
+    want = torch.tensor([3.0, 4.0]) - 0.1 * (5 / math.sqrt(2)) * torch.tensor([1.0, -1.0])
+    assert torch.allclose(w.detach(), want)
+
+
+def test_schedule_warmup_cosine_constant():
+    kw = dict(warmup_steps=4, total_steps=14, min_lr_ratio=0.1)
+    assert lr_factor(0, schedule=Schedule.COSINE, **kw) == pytest.approx(0.25)
+    assert lr_factor(4, schedule=Schedule.COSINE, **kw) == pytest.approx(1.0)
+    assert lr_factor(9, schedule=Schedule.COSINE, **kw) == pytest.approx(0.55)  # half way: 0.1 + 0.9 * 0.5
+    assert lr_factor(14, schedule=Schedule.COSINE, **kw) == pytest.approx(0.1)
+    assert lr_factor(10, schedule=Schedule.CONSTANT, **kw) == 1.0
+
+
+def test_train_cli_bad_inputs(tmp_path, cli):
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY_RECIPE.format(opt="adamw", data=_tiny_corpus(tmp_path)))
+    out = tmp_path / "o"
+    assert_one_line_error(cli("train", "--out", out), "--recipe")
+    assert_one_line_error(cli("train", "--recipe", recipe, "--out", out, "--gates"), "--init-from")
+    assert_one_line_error(cli("train", "--recipe", recipe, "--out", out, "--steps", "0"), "--steps")
+    assert_one_line_error(cli("train", "--recipe", tmp_path / "nope.toml", "--out", out), "not found")
+    assert_one_line_error(cli("train", "--recipe", recipe, "--out", out, "--data", tmp_path / "nodir"), "not found")
+    assert_one_line_error(cli("train", "--out", tmp_path / "never", "--resume"), "checkpoint not found")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(recipe.read_text().replace("batch_size = 2", "batch_size = 2\nbogus = 1"))
+    assert_one_line_error(cli("train", "--recipe", bad, "--out", out), "unknown key", "bogus")
+    bad.write_text(recipe.read_text().replace('optimizer = "adamw"', 'optimizer = "sgd"'))
+    assert_one_line_error(cli("train", "--recipe", bad, "--out", out), "optimizer")
+    bad.write_text(recipe.read_text().replace("vocab_size = 40", "vocab_size = 10"))
+    assert_one_line_error(cli("train", "--recipe", bad, "--out", out), "vocab")
