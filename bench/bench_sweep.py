@@ -69,18 +69,37 @@ def bench_pareto(n: int) -> None:
 
 
 def bench_perplexity(checkpoint: str, n_configs: int, max_tokens: int, workers: int) -> None:
-    base = load_sweep_spec(DEFAULT_SPEC_PATH)
     spec = SweepSpec(checkpoint=checkpoint, max_tokens=max_tokens,
                      pruning=PruningSpace(random=RandomSamples(samples=n_configs - 1, seed=5, min_heads=(1,))),
                      accel=AccelGrid(presets=("gemmini-like",)))
-    del base
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         outcome = run_sweep(SweepRequest(spec=spec, out_dir=Path(tmp) / "res", workers=workers, progress=False))
         total_s = time.perf_counter() - t0
     print(f"perplexity: {outcome.evaluated_configs} pruning configs on {checkpoint} ({max_tokens or 'all'} tokens of "
           f"the validation split each), {workers} worker process(es)")
-    print(f"  {outcome.evaluated_configs / total_s:.2f} configs/s  ({total_s:.1f} s including process start-up)")
+    print(f"  hwsim sweep, {workers} processes    {outcome.evaluated_configs / total_s:6.2f} configs/s  "
+          f"({total_s:.1f} s, process start-up and loading included)")
+    from hwsim.sweep.evaluate import PerplexityJob, evaluate_configs, release_evaluators
+
+    job = PerplexityJob(checkpoint=checkpoint, max_tokens=max_tokens)
+    heads = [tuple(int(h) for h in row.split(",")) for row in _configs_of(checkpoint, n_configs)]
+    evaluate_configs(job, [0], heads[:1])  # load checkpoint and corpus once
+    t0 = time.perf_counter()
+    evaluate_configs(job, list(range(len(heads))), heads)
+    steady_s = time.perf_counter() - t0
+    release_evaluators()
+    print(f"  one process, steady state   {len(heads) / steady_s:6.2f} configs/s  ({steady_s:.1f} s for {len(heads)}, "
+          "model and corpus already loaded, 1 torch thread)")
+
+
+def _configs_of(checkpoint: str, n: int) -> list[str]:
+    from hwsim.nn.checkpoint import load_checkpoint
+    from hwsim.sweep.space import expand_pruning, format_heads
+
+    spec = load_checkpoint(checkpoint).spec
+    configs = expand_pruning(spec, PruningSpace(random=RandomSamples(samples=n, seed=5, min_heads=(1,))))
+    return [format_heads(r) for r in configs.heads[:n]]
 
 
 def main() -> None:
@@ -91,7 +110,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--cost-configs", type=int, default=12_500, help="x 8 accelerators = 10^5 points")
     args = parser.parse_args()
-    bench_cost(args.cost_configs, ("gemmini-like", "tpu-v1-like"), (("array", ("16x16", "32x32")), ("dataflow", ("os", "ws"))))
+    grid = (("array", ("16x16", "32x32")), ("dataflow", ("os", "ws")))
+    bench_cost(args.cost_configs, ("gemmini-like", "tpu-v1-like"), grid)
     bench_pareto(100_000)
     if args.checkpoint and Path(args.checkpoint).exists():
         bench_perplexity(args.checkpoint, args.configs, args.max_tokens or None, args.workers)

@@ -33,7 +33,10 @@ CASES: dict[str, tuple[np.ndarray, list[bool] | None]] = {
     "all_nondominated": (np.array([[1.0, 4.0], [2.0, 3.0], [3.0, 2.0], [4.0, 1.0]]), [True] * 4),
     "all_dominated_by_one": (np.array([[5.0, 5.0], [0.0, 0.0], [1.0, 9.0], [9.0, 1.0]]), [False, True, False, False]),
     "chain": (np.array([[3.0, 3.0, 3.0], [2.0, 2.0, 2.0], [1.0, 1.0, 1.0]]), [False, False, True]),
-    "3d_tradeoff": (np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0], [2.0, 2.0, 2.0], [3.0, 3.0, 3.0]]), [True, True, True, False]),
+    "3d_tradeoff": (
+        np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0], [2.0, 2.0, 2.0], [3.0, 3.0, 3.0]]),
+        [True, True, True, False],
+    ),
     "nan_row": (np.array([[np.nan, 0.0], [1.0, 1.0], [2.0, 0.5]]), [False, True, True]),
     "negative_and_inf": (np.array([[-1.0, np.inf], [0.0, 0.0], [np.inf, -5.0]]), [True, True, True]),
     "one_objective": (np.array([[2.0], [1.0], [1.0]]), [False, True, True]),
@@ -41,6 +44,13 @@ CASES: dict[str, tuple[np.ndarray, list[bool] | None]] = {
     "random_3d": (_RNG.normal(size=(300, 3)), None),
     "random_3d_integer_ties": (_RNG.integers(0, 4, size=(300, 3)).astype(float), None),
     "random_4d": (_RNG.random(size=(200, 4)), None),
+    # Runs of equal first objective longer than the 3-D sweep's block (256), and ties inside them.
+    "3d_long_equal_runs": (
+        np.c_[_RNG.integers(0, 2, 900), _RNG.integers(0, 30, 900), _RNG.integers(0, 30, 900)].astype(float),
+        None,
+    ),
+    "3d_all_on_front": (np.c_[np.arange(600.0), -np.arange(600.0), np.zeros(600)], [True] * 600),
+    "3d_duplicated_rows": (np.repeat(_RNG.integers(0, 3, size=(120, 3)).astype(float), 3, axis=0), None),
 }
 
 
@@ -68,7 +78,9 @@ finite = st.floats(min_value=-5, max_value=5, allow_nan=False).map(lambda x: rou
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.integers(1, 4).flatmap(lambda k: arrays(np.float64, st.tuples(st.integers(0, 40), st.just(k)), elements=finite)))
+@given(st.integers(1, 4).flatmap(
+    lambda k: arrays(np.float64, st.tuples(st.integers(0, 40), st.just(k)), elements=finite)
+))
 def test_hypothesis_matches_naive(costs):
     assert pareto_mask(costs).tolist() == pareto_mask_naive(costs).tolist()
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from hwsim.cli.main import run
+from test_sweep import make_tiny_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -44,19 +45,22 @@ def _driver(profile: Path):
 
 
 @pytest.fixture(scope="module")
-def cost_only_report(tmp_path_factory):
+def sweep_report(tmp_path_factory):
+    """A real sweep: perplexity measured on a tiny trained checkpoint, costed on 2 presets x 2 dataflows."""
     out = tmp_path_factory.mktemp("report")
-    code = run(["sweep", "--model", str(ROOT / "models" / "shim-wt103-16l.toml"), "--ratios", "0,0.25,0.5,0.75",
-                "--heads-per-layer", "8,6,6,4,8,8,8,8,8,8,8,8,8,8,8,8", "--accel", "gemmini-like",
-                "--accel", "edge-soc-32x32", "--grid", "dataflow=os,ws", "--out", str(out / "res"), "--no-progress"])
+    ckpt = make_tiny_checkpoint(out / "ckpt")
+    code = run(["sweep", "--checkpoint", str(ckpt), "--ratios", "0,0.25,0.5,0.75", "--ratio-mode", "uniform",
+                "--heads-per-layer", "1,3", "--accel", "gemmini-like", "--accel", "edge-soc-32x32",
+                "--grid", "dataflow=os,ws", "--max-tokens", "300", "--workers", "1", "--out", str(out / "res"),
+                "--no-progress"])
     assert code == 0
     return out / "res.html", pd.read_parquet(out / "res" / "results.parquet")
 
 
 @pytest.mark.skipif(not (CHROMEDRIVER.exists() and CHROMIUM.exists()), reason="Debian chromium + chromium-driver "
                     "are not installed (.ci/run installs them)")
-def test_report_renders_in_headless_chromium(cost_only_report, tmp_path):
-    html, frame = cost_only_report
+def test_report_renders_in_headless_chromium(sweep_report, tmp_path):
+    html, frame = sweep_report
     driver = _driver(tmp_path / "profile")
     try:
         driver.get(html.resolve().as_uri())
@@ -65,6 +69,7 @@ def test_report_renders_in_headless_chromium(cost_only_report, tmp_path):
             "return Array.from(document.querySelectorAll('.js-plotly-plot')).map(g => {"
             " const drawn = Array.from(g.querySelectorAll('.scatterlayer .trace'));"
             " return {id: g.id, traces: g._fullData.map((t, i) => ({name: t.name, type: t.type, n: t._length,"
+            " rows: t.y ? t.y.length : null,"
             " drawn: t.type === 'scatter' ? drawn[i].querySelectorAll('path.point').length : null}))};"
             "})"
         )
@@ -78,17 +83,19 @@ def test_report_renders_in_headless_chromium(cost_only_report, tmp_path):
         n = {t["name"]: t["n"] for t in graph["traces"]}
         drawn = {t["name"]: t["drawn"] for t in graph["traces"]}
         assert n == drawn  # every data point has a marker on the page
-        assert n["points"] + n["Pareto front"] == len(frame) == 5 * 4  # baseline (= ratio 0), the explicit vector, 3 ratios
+        # baseline (= ratio 0), the explicit vector 1,3 and uniform 0.25 / 0.5 / 0.75 (3,3 / 2,2 / 1,1), x 4 accels
+        assert n["points"] + n["Pareto front"] == len(frame) == 5 * 4
         assert n["Pareto front"] == int(frame[front].sum()) > 0
         assert n["baseline"] == int(frame["is_baseline"].sum()) == 4
+    assert frame["perplexity"].notna().all()
     heat = graphs[2]["traces"][0]
-    assert heat["type"] == "heatmap"
+    assert heat["type"] == "heatmap" and heat["rows"] == int(frame["pareto_3d"].sum())
     severe = [entry for entry in logs if entry["level"] == "SEVERE"]
     assert not severe, severe
 
 
-def test_report_is_self_contained(cost_only_report):
-    html, _ = cost_only_report
+def test_report_is_self_contained(sweep_report):
+    html, _ = sweep_report
     text = html.read_text()
     parser = _ExternalRefs()
     parser.feed(text)

@@ -84,7 +84,8 @@ def test_gate_ratios_need_scores_and_wrong_lengths_fail(spec):
 
 
 def test_accel_grid_product_and_array_shorthand():
-    points = AccelGrid(presets=("gemmini-like", "tpu-v1-like"), grid=(("array", ("8x8", "16x32")), ("dataflow", ("os", "ws")))).points()
+    grid = (("array", ("8x8", "16x32")), ("dataflow", ("os", "ws")))
+    points = AccelGrid(presets=("gemmini-like", "tpu-v1-like"), grid=grid).points()
     assert len(points) == 8
     assert points[1].name == "gemmini-like[rows=8,cols=8,dataflow=ws]"
     assert dict(points[2].overrides) == {"rows": 16, "cols": 32, "dataflow": "os"}
@@ -167,7 +168,8 @@ def test_resume_recomputes_nothing_finished_and_changed_inputs_are_refused(cli, 
     again = _sweep(cli, out, "--resume")
     assert "accelerators costed: 0" in again.out
 
-    changed = cli("sweep", "--model", SMALL, "--ratios", "0.5", "--accel", "gemmini-like", "--out", out, "--no-progress")
+    changed = cli("sweep", "--model", SMALL, "--ratios", "0.5", "--accel", "gemmini-like", "--out", out,
+                  "--no-progress")
     assert_one_line_error(changed, "different inputs", "--force")
     forced = cli("sweep", "--model", SMALL, "--ratios", "0.5", "--accel", "gemmini-like", "--out", out,
                  "--no-progress", "--force")
@@ -215,7 +217,8 @@ def test_bad_spec_file_and_checkpoint_are_one_line(cli, tmp_path):
     broken.mkdir()
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")
     (broken / "meta.json").write_text("{")
-    assert_one_line_error(cli("sweep", "--checkpoint", broken, "--ratios", "0.5", "--out", tmp_path / "c"), "broken.ckpt")
+    assert_one_line_error(cli("sweep", "--checkpoint", broken, "--ratios", "0.5", "--out", tmp_path / "c"),
+                          "broken.ckpt")
     assert_one_line_error(cli("sweep", "--checkpoint", tmp_path / "nope", "--ratios", "0.5", "--out", tmp_path / "d"),
                           "not found")
     assert_one_line_error(cli("report", tmp_path / "nope"), "not a sweep results directory")

@@ -13,28 +13,35 @@ from hwsim.sweep.backend import Backend
 DEFAULT_OUT = Path("reports/pareto")
 
 
+_Repeat = list[str]  # a repeatable option (typer collects every occurrence)
+
+
 def _sweep_cmd(
     spec_file: Annotated[Optional[Path], typer.Argument(help="Sweep spec TOML (default: sweeps/default.toml).")] = None,
-    heads: Annotated[list[str], typer.Option("--heads-per-layer", help="Heads kept per layer, e.g. 8,6,6,4 or 4 (repeatable).")] = [],  # noqa: B006
-    ratios: Annotated[Optional[str], typer.Option(help="Global fractions of heads removed, e.g. 0,0.25,0.5,0.75.")] = None,
-    ratio_mode: Annotated[list[str], typer.Option("--ratio-mode", help="gate (lowest gate scores first) and/or uniform (repeatable).")] = [],  # noqa: B006
+    heads: Annotated[
+        _Repeat, typer.Option("--heads-per-layer", help="Heads kept per layer: 8,6,6,4, or 4 for every layer.")
+    ] = [],  # noqa: B006 - typer needs a list default
+    ratios: Annotated[Optional[str], typer.Option(help="Fractions of all heads removed, e.g. 0,0.25,0.5.")] = None,
+    ratio_mode: Annotated[
+        _Repeat, typer.Option("--ratio-mode", help="gate (lowest gate score first) and/or uniform.")
+    ] = [],  # noqa: B006
     samples: Annotated[Optional[int], typer.Option(help="Random pruning configurations to add.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the random samples.")] = None,
-    accel: Annotated[list[str], typer.Option(help="Accelerator preset or TOML (repeatable).")] = [],  # noqa: B006
-    grid: Annotated[list[str], typer.Option(help="Accelerator parameter grid PARAM=V1,V2 (repeatable), e.g. rows=16,32.")] = [],  # noqa: B006
-    checkpoint: Annotated[Optional[str], typer.Option(help="Trained checkpoint (default: the shipped PTB model).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model spec TOML for a cost-only sweep (no perplexity).")] = None,
+    accel: Annotated[_Repeat, typer.Option(help="Accelerator preset or TOML (repeatable).")] = [],  # noqa: B006
+    grid: Annotated[_Repeat, typer.Option(help="Accelerator grid axis PARAM=V1,V2 (repeatable).")] = [],  # noqa: B006
+    checkpoint: Annotated[Optional[str], typer.Option(help="Checkpoint (default: the shipped PTB model).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model spec TOML: a cost-only sweep.")] = None,
     split: Annotated[Optional[str], typer.Option(help="Split to measure perplexity on.")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option(help="Evaluate on the first N tokens of the split only.")] = None,
-    finetune_steps: Annotated[Optional[int], typer.Option(help="Fine-tune each pruned model N steps before evaluating.")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Score only the first N tokens of the split.")] = None,
+    finetune_steps: Annotated[Optional[int], typer.Option(help="Train each pruned model N steps first.")] = None,
     batch: Annotated[Optional[int], typer.Option(help="Batch size of the costed workload.")] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes for perplexity (default: CPU count).")] = 0,
+    workers: Annotated[int, typer.Option(help="Perplexity worker processes (0: CPU count).")] = 0,
     backend: Annotated[Backend, typer.Option(help="local process pool or a Ray cluster.")] = Backend.LOCAL,
-    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: start a local Ray).")] = None,
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray address (default: a local Ray).")] = None,
     out: Annotated[Path, typer.Option(help="Results directory.")] = DEFAULT_OUT,
     report: Annotated[Optional[Path], typer.Option(help="HTML report path (default: OUT.html).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted sweep in OUT.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite OUT even if it holds a sweep of other inputs.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite a sweep of other inputs in OUT.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = True,
 ) -> None:
     """Sweep pruning configurations x accelerators; write the results store and an HTML Pareto report."""

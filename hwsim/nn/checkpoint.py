@@ -119,6 +119,9 @@ def save_checkpoint(
         (tmp / META).write_text(json.dumps(meta, indent=1))
         if state_tensors:
             save_file({k: v.detach().cpu().contiguous() for k, v in state_tensors.items()}, str(tmp / STATE))
+        for f in tmp.iterdir():
+            f.chmod(0o644)  # mkdtemp makes the directory private; a checkpoint is meant to be shared
+        tmp.chmod(0o755)
         old = None
         if path.exists():
             old = path.with_name(path.name + ".old")

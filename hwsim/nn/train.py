@@ -10,6 +10,7 @@ lambda_eff, E[L0]) and saves the checkpoint, including everything an exact resum
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,7 +228,7 @@ def train(
             msg = f"step {step + 1}: train loss {entry['train_loss']:.3f}  valid ppl {res.perplexity:.2f}"
             if gates:
                 msg += f"  heads open per layer {entry['heads_open']}  E[L0] {entry['expected_l0']:.1f}  lambda {lam:.4g}"
-            bar.write(msg)
+            bar.write(msg, file=sys.stderr)
             _save(out_dir, model, raw, data, corpus.vocab, {**train_state, "step": step + 1}, history, cfg, opt, mems,
                   save_train_state)
     bar.close()

@@ -47,14 +47,14 @@ def knee_row(frame: pd.DataFrame, has_perplexity: bool) -> int:
 
 def layer_costs(manifest: dict[str, Any], heads: tuple[int, ...], accel_id: int) -> dict[str, list[float]]:
     """Per-layer latency, energy and traffic of one point, recomputed with the scalar cost model."""
-    from hwsim.accel.config import load_accel, with_overrides
+    from hwsim.accel.config import accel_from_dict
     from hwsim.accel.cost import model_cost
     from hwsim.spec import ModelSpec
     from hwsim.workload import build_workload
 
     spec = ModelSpec.from_dict(manifest["inputs"]["model_spec"], source="sweep manifest")
-    entry = manifest["accels"][accel_id]
-    accel = with_overrides(load_accel(entry["preset"]), entry["overrides"])
+    # The resolved configuration stored with the sweep (not the preset name: a preset TOML may have moved since).
+    accel = accel_from_dict(manifest["inputs"]["accelerators"][accel_id], source="sweep manifest")
     cost = model_cost(build_workload(spec, heads, manifest["spec"].get("batch", 1)), accel)
     return {
         "names": [lc.name for lc in cost.layers],
@@ -146,7 +146,8 @@ def write_report(results: str | Path, html_path: str | Path, point: int | None =
         series["baseline"] = layer_costs(manifest, _heads(full), accel_id)
     export = {
         "summary": {"points": int(len(frame)), "has_perplexity": has_ppl, "input_hash": manifest.get("input_hash"),
-                    "model": manifest["inputs"]["model_spec"].get("name"), "checkpoint": manifest["spec"].get("checkpoint")},
+                    "model": manifest["inputs"]["model_spec"].get("name"),
+                    "checkpoint": manifest["spec"].get("checkpoint")},
         "fronts": {c: frame.index[frame[c].to_numpy(dtype=bool)].tolist()
                    for c in frame.columns if c.startswith("pareto_")},
         "front_3d": json.loads(frame[frame["pareto_3d"]].to_json(orient="records")),

@@ -62,7 +62,8 @@ def _check_keys(table: Any, allowed: set[str], where: str, source: str) -> dict[
         raise SweepError(f"{source}: [{where}] must be a table")
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise SweepError(f"{source}: unknown key(s) in [{where}]: {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
+        known = ", ".join(sorted(allowed))
+        raise SweepError(f"{source}: unknown key(s) in [{where}]: {', '.join(unknown)} (known: {known})")
     return table
 
 
@@ -93,7 +94,8 @@ def _ratio_modes(values: list[Any], source: str) -> tuple[RatioMode, ...]:
     try:
         return tuple(RatioMode(v) for v in values)
     except ValueError:
-        raise SweepError(f"{source}: ratio_modes must be drawn from {[m.value for m in RatioMode]}, got {values!r}") from None
+        choices = [m.value for m in RatioMode]
+        raise SweepError(f"{source}: ratio_modes must be drawn from {choices}, got {values!r}") from None
 
 
 def _resolve_path(value: Any, base: Path, what: str, source: str) -> str | None:
@@ -119,7 +121,8 @@ def parse_sweep_spec(raw: dict[str, Any], base: Path, source: str) -> SweepSpec:
         raise SweepError(f"{source}: pruning.ratios must be numbers, got {ratios!r}")
     max_tokens = sweep.get("max_tokens")
     space = PruningSpace(
-        heads=tuple(_heads_text(h, source) for h in _list(pruning.get("heads_per_layer", []), "heads_per_layer", source)),
+        heads=tuple(_heads_text(h, source) for h in _list(pruning.get("heads_per_layer", []), "heads_per_layer",
+                                                          source)),
         ratios=tuple(float(r) for r in ratios),
         ratio_modes=_ratio_modes(_list(pruning.get("ratio_modes", ["gate", "uniform"]), "ratio_modes", source), source),
         ranges=tuple(str(r) for r in _list(pruning.get("ranges", []), "pruning.ranges", source)),
@@ -215,7 +218,8 @@ def apply_cli(base: SweepSpec, cli: CliOverrides) -> SweepSpec:
         spec = replace(spec, pruning=PruningSpace(
             heads=cli.heads,
             ratios=parse_ratios(cli.ratios) if cli.ratios is not None else (),
-            ratio_modes=_ratio_modes(list(cli.ratio_modes), "--ratio-mode") if cli.ratio_modes else base.pruning.ratio_modes,
+            ratio_modes=(_ratio_modes(list(cli.ratio_modes), "--ratio-mode") if cli.ratio_modes
+                         else base.pruning.ratio_modes),
             random=RandomSamples(samples=cli.samples or 0, seed=cli.seed or 0),
         ))
     elif cli.ratio_modes or cli.seed is not None:

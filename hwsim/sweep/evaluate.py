@@ -73,7 +73,8 @@ def evaluate_configs(job: PerplexityJob, config_ids: list[int], heads: list[tupl
     return rows
 
 
-def cost_configs(spec: ModelSpec, heads: np.ndarray, preset: str, overrides: dict[str, Any], batch: int) -> dict[str, np.ndarray]:
+def cost_configs(spec: ModelSpec, heads: np.ndarray, preset: str, overrides: dict[str, Any],
+                 batch: int) -> dict[str, np.ndarray]:
     """Vectorised cost of every row of ``heads`` on one accelerator (``cost_many``), the columns in COST_COLUMNS."""
     from hwsim.accel.batch import cost_many
     from hwsim.accel.config import load_accel, with_overrides
@@ -104,4 +105,4 @@ def load_model_inputs(checkpoint: str | None, model: str | None) -> tuple[ModelS
         return ckpt.spec, np.asarray(head_scores(ckpt), dtype=np.float64), path_sha256(path)
     if model:
         return load_spec(model), None, None
-    raise SweepError("no checkpoint and no model spec: pass --checkpoint CKPT, or --model SPEC.toml for a cost-only sweep")
+    raise SweepError("no checkpoint and no model spec: pass --checkpoint CKPT, or --model SPEC.toml (cost only)")

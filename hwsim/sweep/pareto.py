@@ -1,5 +1,8 @@
 """Non-dominated (Pareto) sets of a cost matrix, every objective minimised.
 
+Algorithms: 2-D sort + running minimum, O(n log n); 3-D a sweep in the first objective with a staircase query per
+block; more objectives a block filter against the growing front. All are checked against ``pareto_mask_naive``.
+
 Conventions (as in pymoo and paretoset): the input is an ``(n_points, n_objectives)`` array, every column is
 minimised (a column to maximise is negated at the boundary, see :class:`Objective`), and the functions return a
 boolean mask, never a copy.
@@ -98,6 +101,8 @@ def _mask_2d(arr: np.ndarray) -> np.ndarray:
     """Sort by (x, y); a point is on the front iff its y is below every y of a point with strictly smaller x,
     and it is not beaten by a point with the same x and a smaller y. O(n log n)."""
     n = arr.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=bool)
     order = np.lexsort((arr[:, 1], arr[:, 0]))  # primary x, then y
     x, y = arr[order, 0], arr[order, 1]
     # Smallest y among points with the same x (the first of each x-group after the sort).
@@ -146,6 +151,49 @@ def _mask_kd(arr: np.ndarray, block: int = 1024) -> np.ndarray:
     return mask
 
 
+def _staircase_dominates(front_yz: np.ndarray, pts_yz: np.ndarray) -> np.ndarray:
+    """For points whose x is strictly above every front point's x: is some front point <= in both y and z?"""
+    if front_yz.shape[0] == 0:
+        return np.zeros(pts_yz.shape[0], dtype=bool)
+    order = np.argsort(front_yz[:, 0], kind="stable")
+    ys = front_yz[order, 0]
+    best_z = np.minimum.accumulate(front_yz[order, 1])  # smallest z among front points with y <= ys[i]
+    idx = np.searchsorted(ys, pts_yz[:, 0], side="right") - 1
+    return (idx >= 0) & (best_z[np.maximum(idx, 0)] <= pts_yz[:, 1])
+
+
+def _mask_3d(arr: np.ndarray, block: int = 256) -> np.ndarray:
+    """Sweep in x order. Blocks never split a run of equal x, so every earlier front point has a strictly smaller x
+    and dominates a point iff it is <= in y and z: a staircase query (sort + prefix min + searchsorted). Survivors
+    of a block are then compared with each other (a block of one x value reduces to the 2-D case). O(n log n) per
+    block of front growth instead of O(n * front)."""
+    order = np.lexsort((arr[:, 2], arr[:, 1], arr[:, 0]))
+    pts = arr[order]
+    x = pts[:, 0]
+    n = pts.shape[0]
+    keep = np.zeros(n, dtype=bool)
+    front = pts[:0, 1:]
+    start = 0
+    while start < n:
+        end = min(start + block, n)
+        if end < n and x[end] == x[end - 1]:  # do not split a run of equal x
+            end = int(np.searchsorted(x, x[end - 1], side="left"))
+            if end == start:  # the run starting here is longer than a block: take it whole
+                end = int(np.searchsorted(x, x[start], side="right"))
+        blk = pts[start:end]
+        alive = np.flatnonzero(~_staircase_dominates(front, blk[:, 1:]))
+        if x[start] == x[end - 1]:
+            alive = alive[_mask_2d(blk[alive, 1:])]
+        else:
+            alive = alive[~_dominated_by(blk[alive], blk[alive])]
+        keep[start + alive] = True
+        front = np.concatenate([front, blk[alive, 1:]])
+        start = end
+    mask = np.zeros(n, dtype=bool)
+    mask[order] = keep
+    return mask
+
+
 def pareto_mask(costs) -> np.ndarray:
     """Boolean mask of the non-dominated rows of ``costs`` (n_points, n_objectives), all objectives minimised.
 
@@ -164,6 +212,8 @@ def pareto_mask(costs) -> np.ndarray:
         mask[idx] = sub[:, 0] == sub[:, 0].min()
     elif sub.shape[1] == 2:
         mask[idx] = _mask_2d(sub)
+    elif sub.shape[1] == 3:
+        mask[idx] = _mask_3d(sub)
     else:
         mask[idx] = _mask_kd(sub)
     return mask

@@ -38,7 +38,7 @@ from hwsim.sweep.store import ResultsStore
 # that task overhead (pickling, one process round trip) stays negligible next to a forward pass over the split.
 MAX_CHUNK = 8
 # One torch thread per evaluation, parallelism across processes instead: the sweep's models are small, and on a
-# shared 2-core machine two intra-op threads per process measured 8x slower than one (thread oversubscription).
+# shared, loaded 2-core machine a small sweep took 31 s with two intra-op threads and 3.7 s with one.
 TORCH_THREADS = 1
 
 
@@ -85,7 +85,7 @@ class ResolvedSweep:
         return {
             "sweep": {k: v for k, v in spec.items() if k not in ("checkpoint", "model")},
             "model_spec": self.model.to_dict(),
-            "accelerators": [{"name": p.name, **d} for p, d in zip(self.accels, self.accel_dicts)],
+            "accelerators": list(self.accel_dicts),  # resolved AccelConfig fields; the grid names are in the spec
             "checkpoint_sha256": self.checkpoint_sha256,
             "hwsim_version": __version__,
         }
@@ -144,10 +144,14 @@ def _local_perplexity(job: PerplexityJob, chunks, workers: int) -> Iterator[list
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     # spawn, not fork: torch's thread pools do not survive fork.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
         futures = [pool.submit(evaluate_configs, job, ids, heads) for ids, heads in chunks]
         for fut in as_completed(futures):
             yield fut.result()
+    finally:
+        # On an error or Ctrl-C, drop the queued chunks instead of finishing them (finished parts are on disk).
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_costs(request: SweepRequest, sweep: ResolvedSweep, store: ResultsStore, done: frozenset[int]) -> int:
@@ -222,9 +226,9 @@ def join_results(store: ResultsStore, sweep: ResolvedSweep) -> pd.DataFrame:
 
 def run_sweep(request: SweepRequest, resolved: ResolvedSweep | None = None) -> SweepOutcome:
     """Run (or resume) the sweep and write its results store; returns where the results are."""
+    if request.workers < 1:
+        raise SweepError(f"workers must be >= 1, got {request.workers}")
     sweep = resolved or resolve_sweep(request.spec)
-    if request.backend is Backend.RAY and request.workers < 1:
-        raise SweepError("workers must be >= 1")
     store = ResultsStore(request.out_dir)
     state = store.open(inputs=sweep.inputs(), spec=sweep.spec.to_dict(), configs=_configs_frame(sweep.configs),
                        accels=[{"name": p.name, **p.to_dict()} for p in sweep.accels],

@@ -163,7 +163,7 @@ def ratio_heads(spec: ModelSpec, ratio: float, mode: RatioMode, scores: np.ndarr
             removed[np.round(np.linspace(0, L - 1, extra)).astype(int)] += 1
         return H - removed
     if scores is None:
-        raise SweepError("gate-score ratios need a checkpoint with gates; use ratio mode 'uniform' for cost-only sweeps")
+        raise SweepError("gate-score ratios need a checkpoint; use ratio mode 'uniform' for cost-only sweeps")
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (L, H):
         raise SweepError(f"gate scores have shape {scores.shape}, expected ({L}, {H})")
@@ -197,7 +197,9 @@ def range_heads(spec: ModelSpec, ranges: tuple[str, ...]) -> np.ndarray:
         axes = axes * spec.n_layers
     total = int(np.prod([a.size for a in axes], dtype=np.float64))
     if total > MAX_RANGE_CONFIGS:
-        raise SweepError(f"per-layer ranges give {total:,} configurations (limit {MAX_RANGE_CONFIGS:,}); use random samples")
+        raise SweepError(
+            f"per-layer ranges give {total:,} configurations (limit {MAX_RANGE_CONFIGS:,}); use random samples"
+        )
     grids = np.meshgrid(*axes, indexing="ij")
     return np.stack([g.ravel() for g in grids], axis=1)
 
@@ -214,7 +216,7 @@ def random_heads(spec: ModelSpec, rnd: RandomSamples) -> np.ndarray:
 def expand_pruning(spec: ModelSpec, space: PruningSpace, scores: np.ndarray | None = None) -> PruningConfigs:
     """All pruning configurations of ``space`` for ``spec``: baseline first, then in source order, deduplicated."""
     if space.is_empty:
-        raise SweepError("empty pruning space: give heads-per-layer vectors, ratios, per-layer ranges or random samples")
+        raise SweepError("empty pruning space: give heads-per-layer vectors, ratios, per-layer ranges or samples")
     rows: list[np.ndarray] = [np.asarray(spec.full_heads(), dtype=np.int64)[None, :]]
     labels: list[str] = ["baseline"]
     for text in space.heads:

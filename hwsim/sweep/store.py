@@ -67,15 +67,15 @@ def inputs_hash(inputs: dict[str, Any]) -> str:
 
 
 def versions() -> dict[str, str]:
-    from hwsim import __version__
+    """Versions of Python and the packages that produce a sweep's numbers (from package metadata: no imports)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    out = {"hwsim": __version__, "python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__}
-    try:
-        import torch
-
-        out["torch"] = torch.__version__
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+    out = {"python": platform.python_version()}
+    for package in ("hwsim", "numpy", "pandas", "pyarrow", "torch", "plotly"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "not installed"
     return out
 
 
@@ -158,7 +158,8 @@ class ResultsStore:
         digest = inputs_hash(inputs)
         old = self.read_manifest()
         if old is not None and old.get("input_hash") != digest and not force:
-            changed = sorted(k for k in inputs if old.get("inputs", {}).get(k) != json.loads(json.dumps(inputs[k], default=str)))
+            stored = old.get("inputs", {})
+            changed = sorted(k for k in inputs if stored.get(k) != json.loads(json.dumps(inputs[k], default=str)))
             raise SweepError(
                 f"{self.root} holds a sweep made from different inputs (changed: {', '.join(changed) or 'format'}); "
                 "pass --force to overwrite it or --out for a new directory"
@@ -202,7 +203,8 @@ class ResultsStore:
         return sorted((self.root / PPL_DIR).glob("part-*.parquet"))
 
     def _done_perplexity(self) -> frozenset[int]:
-        return frozenset(int(i) for p in self._ppl_parts() for i in pd.read_parquet(p, columns=["config_id"])["config_id"])
+        ids = (pd.read_parquet(p, columns=["config_id"])["config_id"] for p in self._ppl_parts())
+        return frozenset(int(i) for part in ids for i in part)
 
     def _done_accels(self) -> frozenset[int]:
         return frozenset(int(p.stem.split("-")[1]) for p in (self.root / COST_DIR).glob("accel-*.parquet"))
@@ -249,7 +251,10 @@ def load_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     if not table.is_file():
         raise SweepError(f"sweep in {root} is not finished (no {RESULTS}); run it again with --resume")
     try:
-        frame = pd.read_csv(table, dtype={"heads_per_layer": str, "accel": str}) if table.suffix == ".csv" else pd.read_parquet(table)
+        if table.suffix == ".csv":
+            frame = pd.read_csv(table, dtype={"heads_per_layer": str, "accel": str})
+        else:
+            frame = pd.read_parquet(table)
     except Exception as exc:  # pyarrow / pandas raise many types for a corrupt file
         raise SweepError(f"cannot read sweep results {table}: {exc}") from None
     return frame, manifest

@@ -1,0 +1,165 @@
+"""HTML report of a training sweep: what the paper reports for learned layer-wise pruning, plus hardware cost.
+
+Sections: (1) learned heads per layer per lambda, one heat map per family (as the per-layer counts of Shim et al.);
+(2) perplexity vs non-embedding parameters and vs latency on one accelerator, both families on one plot, unpruned
+baselines starred, the pooled front drawn; (3) the ablation: perplexity and sparsity per training-method variant and
+the heads open over training; (4) tables: every job, and every model's cost on every accelerator. The numbers are in
+HTML tables too, so the page reads without JavaScript.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from hwsim.errors import SweepError
+
+COLORS = {"all_attention": "#1f77b4", "transformer_xl": "#ff7f0e"}
+NAMES = {"all_attention": "All-Attention", "transformer_xl": "Transformer-XL"}
+PLOTLYJS = ("inline", "directory", "cdn")
+
+
+def heads_heatmaps(models: pd.DataFrame) -> list[go.Figure]:
+    """Per family: rows = lambda (full variant), columns = layers, cell = heads kept."""
+    figs = []
+    for fam, sub in models[(models["variant"] == "full") & ~models["is_baseline"]].groupby("family"):
+        sub = sub.sort_values("lambda")
+        z = [[int(h) for h in s.split(",")] for s in sub["heads_per_layer"]]
+        y = [f"λ={lam:g}" for lam in sub["lambda"]]
+        x = [f"layer {i}" for i in range(len(z[0]))]
+        fig = go.Figure(go.Heatmap(z=z, x=x, y=y, text=z, texttemplate="%{text}", colorscale="Blues",
+                                   colorbar=dict(title="heads"), zmin=0))
+        fig.update_layout(title=f"{NAMES.get(fam, fam)}: heads kept per layer", height=120 + 40 * len(y),
+                          margin=dict(l=80, r=20, t=50, b=40))
+        figs.append(fig)
+    return figs
+
+
+def family_scatter(frame: pd.DataFrame, x: str, title: str, xlabel: str) -> go.Figure:
+    """Perplexity against ``x`` for both families (lines by lambda), baselines starred, pooled front dashed."""
+    fig = go.Figure()
+    for fam, sub in frame.groupby("family"):
+        pruned = sub[~sub["is_baseline"] & (sub["variant"] == "full")].sort_values(x)
+        base = sub[sub["is_baseline"]]
+        fig.add_trace(go.Scatter(x=pruned[x], y=pruned["perplexity"], mode="lines+markers+text",
+                                 name=f"{NAMES.get(fam, fam)} pruned", text=[f"λ={v:g}" for v in pruned["lambda"]],
+                                 textposition="top center", marker=dict(color=COLORS.get(fam), size=9)))
+        fig.add_trace(go.Scatter(x=base[x], y=base["perplexity"], mode="markers", name=f"{NAMES.get(fam, fam)} unpruned",
+                                 marker=dict(color=COLORS.get(fam), symbol="star", size=15)))
+    fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title="validation perplexity", height=460,
+                      margin=dict(l=60, r=20, t=50, b=50))
+    return fig
+
+
+def ablation_figure(records: list[dict[str, Any]]) -> go.Figure | None:
+    """Heads open (all layers) over the gating steps, one line per job of the ablation's variants and lambdas."""
+    jobs = [r for r in records if r["job"]["lambda"] is not None]
+    if len({r["job"]["variant"] for r in jobs}) < 2:
+        return None
+    fig = go.Figure()
+    ablated = {(r["job"]["family"], r["job"]["lambda"]) for r in jobs if r["job"]["variant"] != "full"}
+    for r in jobs:
+        key = (r["job"]["family"], r["job"]["lambda"])
+        if key not in ablated:
+            continue
+        hist = r.get("history") or []
+        fig.add_trace(go.Scatter(x=[h["step"] for h in hist], y=[sum(h["heads_open"]) for h in hist],
+                                 mode="lines+markers", name=r["job"]["job_id"],
+                                 customdata=[",".join(map(str, h["heads_open"])) for h in hist],
+                                 hovertemplate="step %{x}: %{y} heads open (%{customdata})"))
+    fig.update_layout(title="ablation: heads open over the gating phase", xaxis_title="gating step",
+                      yaxis_title="heads open (all layers)", height=420, margin=dict(l=60, r=20, t=50, b=50))
+    return fig
+
+
+def _table(frame: pd.DataFrame, columns: list[str], table_id: str) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = []
+    for _, row in frame.iterrows():
+        cells = []
+        for c in columns:
+            v = row[c]
+            cells.append(f"{v:.5g}" if isinstance(v, float) else html.escape(str(v)))
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _stability(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Per job: heads open per layer at each validation of the gating phase, as text ("8,8,8,8 -> 6,7,5,4")."""
+    return {r["job"]["job_id"]: " → ".join(",".join(map(str, h["heads_open"])) for h in (r.get("history") or []))
+            for r in records}
+
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1400px}h1{font-size:1.5em}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:12px}table{border-collapse:collapse;font-size:.85em;margin:8px 0}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f3f3f3}.note{color:#555}"""
+
+JOB_COLUMNS = ["job_id", "family", "lambda", "variant", "heads_per_layer", "heads_kept", "perplexity", "layer_params",
+               "params_fraction", "layer_macs", "macs_fraction", "gating_steps", "pareto_params"]
+COST_COLUMNS = ["job_id", "accel", "heads_per_layer", "perplexity", "latency_s", "energy_pj", "area_mm2",
+                "dram_bytes", "pareto_latency"]
+
+
+def render(frame: pd.DataFrame, manifest: dict[str, Any], records: list[dict[str, Any]], accel: str | None,
+           plotlyjs: str) -> str:
+    accels = list(dict.fromkeys(frame["accel"]))
+    accel = accel or accels[0]
+    if accel not in accels:
+        raise SweepError(f"accelerator {accel!r} is not in the sweep (choose one of: {', '.join(accels)})")
+    models = frame[frame["accel"] == accel].sort_values(["family", "variant", "lambda"], na_position="first")
+    figs = heads_heatmaps(models)
+    figs.append(family_scatter(models, "layer_params", "perplexity vs parameters (both families)",
+                               "non-embedding parameters"))
+    figs.append(family_scatter(models, "latency_s", f"perplexity vs latency on {accel}", "latency per segment (s)"))
+    abl = ablation_figure(records)
+    if abl is not None:
+        figs.append(abl)
+    include = {"inline": True, "directory": "directory", "cdn": "cdn"}[plotlyjs]
+    divs = [f.to_html(full_html=False, include_plotlyjs=include if i == 0 else False, div_id=f"fig-{i}",
+                      config={"displaylogo": False}) for i, f in enumerate(figs)]
+    stab = _stability(records)
+    stab_rows = "".join(f"<tr><td>{html.escape(k)}</td><td style='text-align:left'>{html.escape(v)}</td></tr>"
+                        for k, v in stab.items())
+    spec = manifest.get("spec", {})
+    summary = (f"{models['job_id'].nunique()} models ({', '.join(NAMES.get(f, f) for f in models['family'].unique())}),"
+               f" λ = {', '.join(f'{v:g}' for v in spec.get('lambdas', []))}, gating steps "
+               f"{spec.get('steps') or 'as in the recipe'}, evaluated on the {html.escape(str(spec.get('split')))} split"
+               f" ({int(models['tokens'].iloc[0])} tokens); {len(accels)} accelerators.")
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>hwsim training sweep</title><style>{_CSS}</style></head>
+<body><h1>hwsim: learned layer-wise head pruning vs Transformer-XL</h1>
+<p>{summary} Unpruned baselines are starred; lines join the λ values of one family.</p>
+<div class="grid">{''.join(f'<div>{d}</div>' for d in divs)}</div>
+<h2>Models (costs on {html.escape(accel)})</h2>{_table(models, JOB_COLUMNS, "jobs-table")}
+<h2>Heads open per layer over the gating phase</h2><table id="stability-table">{stab_rows}</table>
+<h2>Accelerator cost of every model</h2>{_table(frame.sort_values(["accel", "job_id"]), COST_COLUMNS, "cost-table")}
+</body></html>
+"""
+
+
+def write_train_report(results: str | Path, html_path: str | Path, accel: str | None = None,
+                       plotlyjs: str = "inline") -> Path:
+    """Write the report of the training sweep in ``results`` to ``html_path`` (atomically), with its data beside it:
+    ``<stem>.csv`` (every model on every accelerator) and ``<stem>.jobs.json`` (job records with the gate history)."""
+    import json
+
+    from hwsim.sweep.store import atomic_write_bytes, atomic_write_frame
+    from hwsim.trainsweep.results import load_train_results
+
+    if plotlyjs not in PLOTLYJS:
+        raise SweepError(f"--plotlyjs must be one of {', '.join(PLOTLYJS)}, got {plotlyjs!r}")
+    frame, manifest, records = load_train_results(results)
+    page = render(frame, manifest, records, accel, plotlyjs)
+    out = Path(html_path)
+    atomic_write_frame(out.with_suffix(".csv"), frame)
+    atomic_write_bytes(out.with_suffix(".jobs.json"), json.dumps(records, indent=1).encode())
+    atomic_write_bytes(out, page.encode())
+    if plotlyjs == "directory":
+        import plotly.offline
+
+        atomic_write_bytes(out.parent / "plotly.min.js", plotly.offline.get_plotlyjs().encode())
+    return out

@@ -1,0 +1,235 @@
+"""Run a training sweep: one resumable job per (family, lambda, variant) plus one per unpruned baseline, in parallel
+(local process pool or Ray, on the GPU when there is one), then cost every model on the accelerator grid and join.
+
+Results directory ``OUT/``::
+
+    manifest.json     inputs (sweep spec, baseline checkpoints' SHA-256, accelerators, hwsim version) and their hash
+    jobs/<job_id>/    gated/ and pruned/ checkpoints and result.json of each job (hwsim.trainsweep.job)
+    results.parquet, results.csv   one row per (job, accelerator), with the Pareto columns (written last)
+
+The manifest, the joined tables and each result.json are written atomically with the sweep engine's helpers
+(hwsim.sweep.store). A rerun with the same inputs resumes (finished jobs are kept, an interrupted gating phase
+continues exactly); different inputs are refused unless ``force``, which deletes the old jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hwsim.errors import SweepError
+from hwsim.spec import Family
+from hwsim.sweep.backend import Backend
+from hwsim.trainsweep.job import TrainJob, run_job
+from hwsim.trainsweep.spec import TrainSweepSpec, Variant
+
+MANIFEST = "manifest.json"
+JOBS = "jobs"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSweepRequest:
+    spec: TrainSweepSpec
+    out_dir: Path
+    workers: int = 1
+    backend: Backend = Backend.LOCAL
+    ray_address: str | None = None
+    device: str = "auto"  # auto: cuda when torch sees a GPU, else cpu
+    force: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSweepOutcome:
+    out_dir: Path
+    results_path: Path
+    n_jobs: int
+    ran_jobs: int  # jobs that did work in this run (the rest were already finished)
+    n_points: int
+    device: str
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise SweepError(f"device must be auto, cpu or cuda, got {device!r}")
+    return device
+
+
+def plan_jobs(spec: TrainSweepSpec) -> tuple[TrainJob, ...]:
+    """Baselines first, then every (family, lambda, variant) of the main grid, then the ablation's extra jobs."""
+    bases = spec.baselines()
+    if not bases:
+        raise SweepError("a training sweep needs a baseline checkpoint: --init-from CKPT (and/or --txl-init-from)")
+    if not spec.lambdas:
+        raise SweepError("a training sweep needs lambda values: --train-lambdas 0.005,0.01")
+    common = dict(steps=spec.steps, gates=spec.gates, train=spec.train, split=spec.split, max_tokens=spec.max_tokens)
+    jobs = [TrainJob(family=f, baseline=p, lam=None, split=spec.split, max_tokens=spec.max_tokens)
+            for f, p in bases.items()]
+    for f, p in bases.items():
+        for variant in spec.variants:
+            jobs += [TrainJob(family=f, baseline=p, lam=lam, variant=variant, **common) for lam in spec.lambdas]
+    for f in spec.ablation.families:
+        if f not in bases:
+            raise SweepError(f"the ablation asks for {f.value} but the sweep has no {f.value} baseline checkpoint")
+        for variant in spec.ablation.variants:
+            jobs += [TrainJob(family=f, baseline=bases[f], lam=lam, variant=variant, **common)
+                     for lam in spec.ablation.lambdas]
+    return tuple({j.job_id: j for j in jobs}.values())
+
+
+def _check_baselines(spec: TrainSweepSpec) -> dict[str, Any]:
+    """Load each baseline (CheckpointError on anything wrong); returns family -> (model spec, SHA-256)."""
+    from hwsim.errors import CheckpointError
+    from hwsim.nn.checkpoint import load_checkpoint
+    from hwsim.sweep.store import path_sha256
+
+    out = {}
+    for family, path in spec.baselines().items():
+        ckpt = load_checkpoint(path)
+        if ckpt.spec.family is not family:
+            raise CheckpointError(f"{path} is a {ckpt.spec.family.value} checkpoint, expected {family.value}")
+        if ckpt.gated or ckpt.heads_per_layer != ckpt.spec.full_heads():
+            raise CheckpointError(f"{path} is gated or pruned: start the gating phase from the converged baseline")
+        out[family.value] = {"model_spec": ckpt.spec.to_dict(), "sha256": path_sha256(path)}
+    return out
+
+
+# Settings that change what an existing job computes; lambdas, variants, the ablation grid, the accelerators and the
+# costed batch only add jobs or change the (recomputed) cost join, so a sweep may be extended with them.
+_JOB_SETTINGS = ("steps", "gates", "train", "split", "max_tokens")
+
+
+def _conflicts(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What changed between two sweeps' inputs that would invalidate finished jobs."""
+    out = [k for k in _JOB_SETTINGS if old.get("train_sweep", {}).get(k) != json.loads(json.dumps(new["train_sweep"].get(k)))]
+    for fam, base in old.get("baselines", {}).items():
+        if fam in new["baselines"] and new["baselines"][fam]["sha256"] != base.get("sha256"):
+            out.append(f"{fam} baseline checkpoint")
+    if old.get("hwsim_version") != new["hwsim_version"]:
+        out.append("hwsim version")
+    return out
+
+
+def open_store(request: TrainSweepRequest) -> dict[str, Any]:
+    """Write (or check, on a rerun) the manifest; returns it."""
+    from hwsim import __version__
+    from hwsim.accel.config import load_accel, with_overrides
+    from hwsim.sweep.store import atomic_write_bytes, inputs_hash, versions
+
+    spec = request.spec
+    accels = spec.accel.points()
+    inputs = {
+        "train_sweep": {k: v for k, v in spec.to_dict().items() if k not in ("init_from", "txl_init_from")},
+        "baselines": _check_baselines(spec),
+        "accelerators": [{"name": p.name, **with_overrides(load_accel(p.preset), dict(p.overrides)).to_dict()}
+                         for p in accels],
+        "hwsim_version": __version__,
+    }
+    digest = inputs_hash(inputs)
+    root = Path(request.out_dir)
+    if root.exists() and not root.is_dir():
+        raise SweepError(f"results path {root} exists and is not a directory")
+    path = root / MANIFEST
+    old = None
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SweepError(f"cannot read {path}: {exc}") from None
+    if old is not None and old.get("input_hash") != digest:
+        conflicts = _conflicts(old.get("inputs", {}), inputs)
+        if conflicts and not request.force:
+            raise SweepError(f"{root} holds a training sweep whose jobs were made from different inputs (changed: "
+                             f"{', '.join(conflicts)}); pass --force to overwrite it or --out for a new directory")
+        if conflicts:
+            shutil.rmtree(root / JOBS, ignore_errors=True)
+        old = None  # an extension (more lambdas, variants, a family, other accelerators) keeps the finished jobs
+    if old is None:
+        manifest = {"format": 1, "kind": "train-sweep", "input_hash": digest, "inputs": inputs,
+                    "spec": spec.to_dict(), "accels": [{"name": p.name, **p.to_dict()} for p in accels],
+                    "versions": versions(), "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "complete": False}
+        atomic_write_bytes(path, json.dumps(manifest, indent=2, default=str).encode())
+        return manifest
+    return old
+
+
+def _torch_threads(workers: int) -> int:
+    import os
+
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def _run_local(todo: list[TrainJob], root: Path, device: str, workers: int, progress: bool):
+    threads = _torch_threads(workers)
+    if workers <= 1 or len(todo) <= 1:
+        for job in todo:
+            yield run_job(job, root / JOBS / job.job_id, device, progress, threads)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: torch's thread pools do not survive fork (as in hwsim.sweep.runner).
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(run_job, job, root / JOBS / job.job_id, device, False, threads) for job in todo]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+
+def _run_ray(todo: list[TrainJob], root: Path, device: str, address: str | None):
+    from hwsim.sweep.ray_backend import _ray
+
+    ray = _ray(address)
+    gpus = 1 if device.startswith("cuda") else 0
+    task = ray.remote(num_cpus=1, num_gpus=gpus)(run_job)
+    pending = [task.remote(job, str(root / JOBS / job.job_id), device, False, 1) for job in todo]
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(done[0])
+
+
+def run_train_sweep(request: TrainSweepRequest) -> TrainSweepOutcome:
+    """Run (or resume) every job of the sweep, then cost and join; returns where the results are."""
+    from tqdm import tqdm
+
+    from hwsim.trainsweep.job import read_result
+    from hwsim.trainsweep.results import join_results, write_results
+
+    if request.workers < 1:
+        raise SweepError(f"workers must be >= 1, got {request.workers}")
+    jobs = plan_jobs(request.spec)
+    device = resolve_device(request.device)
+    manifest = open_store(request)
+    root = Path(request.out_dir)
+    todo = [j for j in jobs if (r := read_result(root / JOBS / j.job_id)) is None or r.get("job") != j.to_dict()]
+    if request.backend is Backend.RAY:
+        stream = _run_ray(todo, root, device, request.ray_address)
+    else:
+        stream = _run_local(todo, root, device, request.workers, request.progress and request.workers <= 1)
+    with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="train-sweep jobs", unit="job", file=sys.stderr,
+              disable=not request.progress, dynamic_ncols=True) as bar:
+        for record in stream:
+            bar.update(1)
+            bar.write(f"{record['job']['job_id']}: heads {record['heads_per_layer']}  "
+                      f"perplexity {record['perplexity']:.2f}", file=sys.stderr)
+    records = [read_result(root / JOBS / j.job_id) for j in jobs]
+    missing = [j.job_id for j, r in zip(jobs, records) if r is None]
+    if missing:
+        raise SweepError(f"jobs without a result: {', '.join(missing)}")
+    frame = join_results(records, manifest, request.spec)
+    path = write_results(root, frame, manifest, records)
+    return TrainSweepOutcome(out_dir=root, results_path=path, n_jobs=len(jobs), ran_jobs=len(todo),
+                             n_points=len(frame), device=device)
+
+
+__all__ = ["TrainSweepRequest", "TrainSweepOutcome", "plan_jobs", "run_train_sweep", "resolve_device", "Variant",
+           "Family"]
