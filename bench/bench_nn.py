@@ -25,13 +25,14 @@ from hwsim.workload import build_workload
 
 
 def _best_time(fn, repeats: int) -> float:
+    """Minimum over repeats (the least-disturbed run on a shared machine)."""
     fn()  # warm-up
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return float(np.min(times))
 
 
 def matmul_flops(n: int = 1024, repeats: int = 10) -> float:
@@ -62,17 +63,19 @@ def training(spec: ModelSpec, batch: int, steps: int) -> tuple[float, float]:
 
 
 @torch.inference_mode()
-def inference(model, spec: ModelSpec, batch: int, segments: int) -> float:
-    """Seconds per segment, memory carried (as evaluation runs)."""
+def inference(models, spec: ModelSpec, batch: int, segments: int, rounds: int = 5) -> list[float]:
+    """Seconds per segment of each model, memory carried (as evaluation runs); models alternate in every round so
+    that load changes on a shared machine hit them alike; the minimum over rounds is reported."""
     x = torch.randint(0, spec.vocab_size, (batch, spec.segment_len))
-    _, mem = model(x)
-
-    def run():
-        m = mem
-        for _ in range(segments):
-            _, m = model(x, m, x)
-
-    return _best_time(run, 3) / segments
+    best = [float("inf")] * len(models)
+    for _ in range(rounds):
+        for i, model in enumerate(models):
+            _, mem = model(x)
+            t0 = time.perf_counter()
+            for _ in range(segments):
+                _, mem = model(x, mem, x)
+            best[i] = min(best[i], (time.perf_counter() - t0) / segments)
+    return best
 
 
 def main() -> None:
@@ -98,8 +101,7 @@ def main() -> None:
     half = tuple(max(1, spec.n_heads // 2) for _ in range(spec.n_layers))
     pruned = prune_model(full, keep_masks(np.zeros((spec.n_layers, spec.n_heads)), half))
     batch = 8
-    t_full = inference(full, spec, batch, 5)
-    t_half = inference(pruned, spec, batch, 5)
+    t_full, t_half = inference([full, pruned], spec, batch, 4)
     w_full, w_half = build_workload(spec, None, batch), build_workload(spec, half, batch)
     layer_ratio = sum(l.macs for l in w_half.layers) / sum(l.macs for l in w_full.layers)
     print(f"inference, batch {batch}, per segment: full {t_full * 1e3:7.2f} ms, half heads {half} "

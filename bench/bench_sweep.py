@@ -80,10 +80,11 @@ def bench_perplexity(checkpoint: str, n_configs: int, max_tokens: int, workers: 
           f"the validation split each), {workers} worker process(es)")
     print(f"  hwsim sweep, {workers} processes    {outcome.evaluated_configs / total_s:6.2f} configs/s  "
           f"({total_s:.1f} s, process start-up and loading included)")
+    # The same work unit without the pool: per-config cost once the checkpoint and corpus are in memory.
     from hwsim.sweep.evaluate import PerplexityJob, evaluate_configs, release_evaluators
 
     job = PerplexityJob(checkpoint=checkpoint, max_tokens=max_tokens)
-    heads = [tuple(int(h) for h in row.split(",")) for row in _configs_of(checkpoint, n_configs)]
+    heads = _configs_of(checkpoint, n_configs)
     evaluate_configs(job, [0], heads[:1])  # load checkpoint and corpus once
     t0 = time.perf_counter()
     evaluate_configs(job, list(range(len(heads))), heads)
@@ -93,13 +94,13 @@ def bench_perplexity(checkpoint: str, n_configs: int, max_tokens: int, workers: 
           "model and corpus already loaded, 1 torch thread)")
 
 
-def _configs_of(checkpoint: str, n: int) -> list[str]:
+def _configs_of(checkpoint: str, n: int) -> list[tuple[int, ...]]:
     from hwsim.nn.checkpoint import load_checkpoint
-    from hwsim.sweep.space import expand_pruning, format_heads
+    from hwsim.sweep.space import expand_pruning
 
     spec = load_checkpoint(checkpoint).spec
     configs = expand_pruning(spec, PruningSpace(random=RandomSamples(samples=n, seed=5, min_heads=(1,))))
-    return [format_heads(r) for r in configs.heads[:n]]
+    return [tuple(int(h) for h in row) for row in configs.heads[:n]]
 
 
 def main() -> None:

@@ -296,3 +296,37 @@ def test_finetune_steps_change_perplexity_and_the_inputs_hash(cli, tmp_path, tin
     assert (after["perplexity"] != plain["perplexity"]).all()
     assert_one_line_error(cli("sweep", "--model", SMALL, "--heads-per-layer", "4", "--finetune-steps", "2",
                               "--out", tmp_path / "x"), "needs a checkpoint")
+
+
+def test_checkpoint_hash_covers_every_file_of_the_directory(tmp_path):
+    from hwsim.sweep.store import path_sha256
+
+    ckpt = tmp_path / "c.ckpt"
+    ckpt.mkdir()
+    (ckpt / "model.safetensors").write_bytes(b"weights")
+    (ckpt / "meta.json").write_text("{}")
+    before = path_sha256(ckpt)
+    (ckpt / "model.safetensors").write_bytes(b"weightz")
+    assert path_sha256(ckpt) != before
+    (ckpt / "model.safetensors").write_bytes(b"weights")
+    assert path_sha256(ckpt) == before
+    (ckpt / "meta.json").rename(ckpt / "meta2.json")  # names count too
+    assert path_sha256(ckpt) != before
+
+
+def test_default_sweep_on_the_shipped_checkpoint(cli, tmp_path):
+    """`hwsim sweep` with no space arguments: sweeps/default.toml on models/ptb-small.ckpt (few tokens, for speed)."""
+    result = cli("sweep", "--max-tokens", "128", "--workers", "1", "--no-progress", "--out", tmp_path / "pareto")
+    assert result.code == 0, result.err
+    frame = pd.read_parquet(tmp_path / "pareto" / "results.parquet")
+    default = load_sweep_spec(DEFAULT_SPEC_PATH)
+    assert frame["accel_id"].nunique() == len(default.accel.points()) == 16
+    assert frame["perplexity"].notna().all() and frame["label"].str.startswith("gate").any()
+    assert frame["pareto_latency"].any() and frame["pareto_area"].any() and frame["pareto_3d"].any()
+    assert (tmp_path / "pareto.html").is_file()
+
+
+def test_a_training_sweep_spec_refuses_pattern_options(cli, tmp_path):
+    spec = tmp_path / "train.toml"
+    spec.write_text('[train]\nlambdas = [0.01]\n[accel]\npresets = ["gemmini-like"]\n')
+    assert_one_line_error(cli("sweep", spec, "--heads-per-layer", "4", "--out", tmp_path / "t"), "training sweep")

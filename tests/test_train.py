@@ -84,7 +84,16 @@ def _unigram_perplexity(tokens: int) -> float:
     return float(np.exp(-np.log(counts[targets] / counts.sum()).mean()))
 
 
-def test_short_ptb_run_beats_unigram_then_gating_phase(tmp_path, cli):
+@pytest.fixture
+def one_thread():
+    """Tiny models run best single-threaded; two OpenMP threads on a shared 2-core machine slow it down 3x."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_short_ptb_run_beats_unigram_then_gating_phase(tmp_path, cli, one_thread):
     recipe = tmp_path / "ptb.toml"
     recipe.write_text(PTB_RECIPE.format(steps=600))
     res = cli("train", "--recipe", recipe, "--out", tmp_path / "base.ckpt", "--device", "cpu", "--quiet")

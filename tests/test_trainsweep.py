@@ -226,3 +226,36 @@ def test_bad_input_one_line_error(args, fragments, baselines, cli, tmp_path):
     res = cli("train-sweep", *args, "--out", tmp_path / "o", "--device", "cpu", "--no-progress")
     assert_one_line_error(res, *fragments)
 
+
+
+def test_train_report_options_and_bad_input(sweep, cli, tmp_path):
+    out, frame = sweep
+    res = cli("train-report", out, "-o", tmp_path / "r.html", "--plotlyjs", "directory", "--accel", "gemmini-like[rows=16]",
+              "--markdown")
+    assert res.code == 0, res.err
+    table = [line for line in res.out.splitlines() if line.startswith(f"| All-Attention | {LAMBDAS[1]:g} | full |")]
+    row = _jobs(frame).loc[f"aa-lam{LAMBDAS[1]:g}-full"]
+    assert len(table) == 1 and f"| {row['heads_per_layer']} | {row['heads_kept']} |" in table[0]
+    page = (tmp_path / "r.html").read_text()
+    assert 'src="plotly.min.js"' in page and len(page) < 500_000
+    assert (tmp_path / "plotly.min.js").is_file()
+    # the data beside the page: every model on every accelerator, and the job records
+    assert len(pd.read_csv(tmp_path / "r.csv")) == len(frame)
+    assert len(json.loads((tmp_path / "r.jobs.json").read_text())) == 6
+    assert_one_line_error(cli("train-report", out, "-o", tmp_path / "x.html", "--plotlyjs", "svg"), "--plotlyjs")
+    assert_one_line_error(cli("train-report", out, "-o", tmp_path / "x.html", "--accel", "nope"), "accelerator 'nope'")
+    assert_one_line_error(cli("train-report", tmp_path / "missing"), "not a training-sweep results directory")
+
+
+def test_changed_job_settings_are_refused_but_extensions_are_not(sweep, baselines, cli):
+    out, _ = sweep
+    root, base = baselines
+    common = ["--init-from", base["all_attention"], "--txl-init-from", base["transformer_xl"], "--accel", "gemmini-like",
+              "--grid", "rows=8,16", "--device", "cpu", "--out", out, "--no-progress"]
+    res = cli("train-sweep", "--train-lambdas", ",".join(map(str, LAMBDAS)), "--max-tokens", "512", *common)
+    assert_one_line_error(res, "different inputs", "max_tokens", "--force")
+    # fewer lambdas and another accelerator grid reuse the finished jobs (nothing trains)
+    res = cli("train-sweep", "--train-lambdas", str(LAMBDAS[1]), "--max-tokens", "1024", *common[:4],
+              "--accel", "edge-soc-32x32", "--device", "cpu", "--out", out, "--no-progress")
+    assert res.code == 0, res.err
+    assert "4 jobs (0 run now" in res.out

@@ -38,17 +38,28 @@ def _sweep_cmd(
     workers: Annotated[int, typer.Option(help="Perplexity worker processes (0: CPU count).")] = 0,
     backend: Annotated[Backend, typer.Option(help="local process pool or a Ray cluster.")] = Backend.LOCAL,
     ray_address: Annotated[Optional[str], typer.Option(help="Ray address (default: a local Ray).")] = None,
-    out: Annotated[Path, typer.Option(help="Results directory.")] = DEFAULT_OUT,
+    out: Annotated[Optional[Path], typer.Option(help="Results directory [default: reports/pareto].")] = None,
     report: Annotated[Optional[Path], typer.Option(help="HTML report path (default: OUT.html).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted sweep in OUT.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite a sweep of other inputs in OUT.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = True,
 ) -> None:
     """Sweep pruning configurations x accelerators; write the results store and an HTML Pareto report."""
+    from hwsim.cli import trainsweep_cmds
+
+    if trainsweep_cmds.is_train_sweep_spec(spec_file):  # a [train] table: run it as `hwsim train-sweep SPEC`
+        _refuse_pattern_options(spec_file, heads or ratio_mode or ratios or samples or checkpoint or model
+                                or finetune_steps)
+        trainsweep_cmds.train_sweep_from_cli(
+            spec_file=spec_file, lambdas=None, init_from=None, split=split, max_tokens=max_tokens, batch=batch,
+            accels=tuple(accel), grid=tuple(grid), workers=workers or 1, backend=backend, ray_address=ray_address,
+            out=out or trainsweep_cmds.DEFAULT_OUT, report=report, force=force, progress=progress)
+        return
     from hwsim.report.html import write_report
     from hwsim.sweep.config import DEFAULT_SPEC_PATH, CliOverrides, apply_cli, load_sweep_spec
     from hwsim.sweep.runner import SweepRequest, run_sweep
 
+    out = out or DEFAULT_OUT
     cli = CliOverrides(heads=tuple(heads), ratios=ratios, ratio_modes=tuple(ratio_mode), samples=samples, seed=seed,
                        accels=tuple(accel), grid=tuple(grid), checkpoint=checkpoint, model=model, split=split,
                        max_tokens=max_tokens, finetune_steps=finetune_steps, batch=batch)
@@ -61,6 +72,15 @@ def _sweep_cmd(
           f"perplexity evaluated this run: {outcome.evaluated_configs}, accelerators costed: {outcome.costed_accels}")
     print(f"results: {outcome.results_path}")
     print(f"report:  {written.html}  (data: {written.csv}, {written.json})")
+
+
+def _refuse_pattern_options(spec_file: Path, given) -> None:
+    from hwsim.errors import SweepError
+
+    if given:
+        raise SweepError(f"{spec_file} is a training sweep ([train] table): the pruning-pattern options "
+                         "(--heads-per-layer, --ratios, --ratio-mode, --samples, --checkpoint, --model, "
+                         "--finetune-steps) do not apply")
 
 
 def _report_cmd(

@@ -14,6 +14,16 @@ from hwsim.sweep.backend import Backend
 DEFAULT_OUT = Path("reports/train-sweep")
 
 
+def is_train_sweep_spec(path: Path | None) -> bool:
+    """Whether a sweep spec file is a training sweep (has a ``[train]`` table); ``hwsim sweep`` dispatches on it."""
+    if path is None or not Path(path).is_file():
+        return False
+    from hwsim.errors import SweepError
+    from hwsim.tomlio import load_toml
+
+    return "train" in load_toml(path, SweepError)
+
+
 def train_sweep_from_cli(
     *,
     spec_file: Path | None,
@@ -116,10 +126,15 @@ def _train_report_cmd(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="HTML path (default: RESULTS.html).")] = None,
     accel: Annotated[Optional[str], typer.Option(help="Accelerator of the latency plot (default: the first).")] = None,
     plotlyjs: Annotated[str, typer.Option(help="inline (self-contained, ~4.5 MB), directory (plotly.min.js beside it) or cdn.")] = "inline",
+    markdown: Annotated[bool, typer.Option("--markdown", help="Also print a Markdown summary table (for a README).")] = False,
 ) -> None:
     """Write the HTML report of a finished training sweep."""
-    from hwsim.trainsweep.report import write_train_report
+    from hwsim.trainsweep.report import summary_markdown, write_train_report
 
+    if markdown:
+        from hwsim.trainsweep.results import load_train_results
+
+        print(summary_markdown(load_train_results(results)[0], accel))
     written = write_train_report(results, output or results.with_suffix(".html"), accel=accel, plotlyjs=plotlyjs)
     print(f"report: {written}")
 

@@ -25,7 +25,7 @@ LABELS = {
 _HOVER = (
     "heads/layer: %{customdata[0]}<br>accel: %{customdata[1]}<br>perplexity: %{customdata[2]:.3f}"
     "<br>latency: %{customdata[3]:.4g} s<br>area: %{customdata[4]:.3f} mm²<br>energy: %{customdata[5]:.4g} pJ"
-    "<br>row: %{customdata[6]}<extra>%{fullData.name}</extra>"
+    "<br>source: %{customdata[7]}<br>row: %{customdata[6]}<extra>%{fullData.name}</extra>"
 )
 
 
@@ -33,7 +33,7 @@ def _custom(frame: pd.DataFrame) -> np.ndarray:
     return np.column_stack([
         frame["heads_per_layer"].astype(str), frame["accel"].astype(str), frame["perplexity"].to_numpy(),
         frame["latency_s"].to_numpy(), frame["area_mm2"].to_numpy(), frame["energy_pj"].to_numpy(),
-        frame.index.to_numpy(),
+        frame.index.to_numpy(), frame["label"].astype(str),
     ]).astype(object)
 
 
@@ -52,8 +52,9 @@ def front_scatter(frame: pd.DataFrame, x: str, y: str, front_column: str, title:
     fig.add_trace(scatter(x=base[x], y=base[y], mode="markers", name="baseline", customdata=_custom(base),
                           hovertemplate=_HOVER, marker=dict(size=14, symbol="star", color="#2ca02c",
                                                             line=dict(width=1, color="black"))))
+    # Log axes: latency spans orders of magnitude across array sizes, perplexity explodes as heads go.
     fig.update_layout(title=title, xaxis_title=LABELS.get(x, x), yaxis_title=LABELS.get(y, y),
-                      xaxis_type="log", height=480, margin=dict(l=70, r=20, t=50, b=60), legend=dict(x=0.7, y=0.98))
+                      xaxis_type="log", yaxis_type="log" if y == "perplexity" else "linear", height=480, margin=dict(l=70, r=20, t=50, b=60), legend=dict(x=0.7, y=0.98))
     return fig
 
 

@@ -3,7 +3,8 @@
 Sections: the perplexity-latency and perplexity-area scatters with their fronts and the unpruned baseline, a heat map
 of heads kept per layer on the 3-D front, the per-layer latency / energy / traffic breakdown of one chosen point next
 to the baseline on the same accelerator, and a table of the 3-D front. The chosen point defaults to the knee of the
-3-D front: the front point nearest the utopia point after scaling each objective to 0..1 over the front.
+3-D front: the front point nearest the utopia point after scaling each objective to 0..1 over the front
+(perplexity on a log scale, i.e. as bits per token).
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ class ReportFiles:
 
 
 def knee_row(frame: pd.DataFrame, has_perplexity: bool) -> int:
-    """Row of the 3-D front point closest to the utopia point (objectives scaled to 0..1 over the front)."""
+    """Row of the 3-D front point closest to the utopia point (objectives scaled to 0..1 over the front, log ppl)."""
     front3d = next(f for f in fronts_for(has_perplexity) if f.column == "pareto_3d")
     front = frame[frame["pareto_3d"].to_numpy(dtype=bool)]
     if front.empty:
         return int(frame.index[0])
     costs = objective_matrix(front, front3d.objectives)
+    if has_perplexity:
+        costs[:, 0] = np.log(costs[:, 0])  # bits per token, not perplexity, is what a model loses linearly
     span = costs.max(axis=0) - costs.min(axis=0)
     scaled = (costs - costs.min(axis=0)) / np.where(span > 0, span, 1.0)
     return int(front.index[int(np.argmin(np.linalg.norm(scaled, axis=1)))])

@@ -155,13 +155,14 @@ class ResultsStore:
         """Start or resume a sweep here. Different inputs than the stored ones are refused unless ``force``."""
         if self.root.exists() and not self.root.is_dir():
             raise SweepError(f"results path {self.root} exists and is not a directory")
-        digest = inputs_hash(inputs)
+        digest = inputs_hash({**inputs, "store_format": FORMAT_VERSION})
         old = self.read_manifest()
         if old is not None and old.get("input_hash") != digest and not force:
             stored = old.get("inputs", {})
             changed = sorted(k for k in inputs if stored.get(k) != json.loads(json.dumps(inputs[k], default=str)))
+            what = ", ".join(changed) or "store format"
             raise SweepError(
-                f"{self.root} holds a sweep made from different inputs (changed: {', '.join(changed) or 'format'}); "
+                f"{self.root} holds a sweep made from different inputs (changed: {what}); "
                 "pass --force to overwrite it or --out for a new directory"
             )
         resuming = resume and old is not None and old.get("input_hash") == digest

@@ -88,10 +88,32 @@ def _table(frame: pd.DataFrame, columns: list[str], table_id: str) -> str:
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
+def claim_rows(models: pd.DataFrame) -> list[dict[str, Any]]:
+    """The paper's claim at this scale: each All-Attention model (pruned or not) against the Transformer-XL perplexity
+    at the same non-embedding parameter count, linearly interpolated between the two nearest TXL models (pruned or
+    not, full variant). Points outside the TXL models' parameter range are not compared."""
+    import numpy as np
+
+    keep = models["is_baseline"] | (models["variant"] == "full")
+    txl = models[keep & (models["family"] == "transformer_xl")].sort_values("layer_params")
+    out = []
+    if txl.empty:
+        return out
+    xs, ys = txl["layer_params"].to_numpy(dtype=float), txl["perplexity"].to_numpy(dtype=float)
+    for _, row in models[keep & (models["family"] == "all_attention")].sort_values("layer_params").iterrows():
+        p = float(row["layer_params"])
+        inside = xs.min() <= p <= xs.max()
+        ref = float(np.interp(p, xs, ys)) if inside else float("nan")
+        out.append({"job_id": row["job_id"], "layer_params": int(p), "perplexity": float(row["perplexity"]),
+                    "txl_perplexity_at_same_params": ref,
+                    "all_attention_better": bool(row["perplexity"] < ref) if inside else None})
+    return out
+
+
 def _stability(records: list[dict[str, Any]]) -> dict[str, str]:
     """Per job: heads open per layer at each validation of the gating phase, as text ("8,8,8,8 -> 6,7,5,4")."""
-    return {r["job"]["job_id"]: " → ".join(",".join(map(str, h["heads_open"])) for h in (r.get("history") or []))
-            for r in records}
+    return {r["job"]["job_id"]: " → ".join(f"{h['step']}: " + ",".join(map(str, h["heads_open"])) for h in r["history"])
+            for r in records if r.get("history")}
 
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1400px}h1{font-size:1.5em}
@@ -124,6 +146,9 @@ def render(frame: pd.DataFrame, manifest: dict[str, Any], records: list[dict[str
     stab = _stability(records)
     stab_rows = "".join(f"<tr><td>{html.escape(k)}</td><td style='text-align:left'>{html.escape(v)}</td></tr>"
                         for k, v in stab.items())
+    claims = pd.DataFrame(claim_rows(models))
+    claim_html = (_table(claims, list(claims.columns), "claim-table") if not claims.empty
+                  else "<p>(needs both families)</p>")
     spec = manifest.get("spec", {})
     summary = (f"{models['job_id'].nunique()} models ({', '.join(NAMES.get(f, f) for f in models['family'].unique())}),"
                f" λ = {', '.join(f'{v:g}' for v in spec.get('lambdas', []))}, gating steps "
@@ -135,16 +160,44 @@ def render(frame: pd.DataFrame, manifest: dict[str, Any], records: list[dict[str
 <p>{summary} Unpruned baselines are starred; lines join the λ values of one family.</p>
 <div class="grid">{''.join(f'<div>{d}</div>' for d in divs)}</div>
 <h2>Models (costs on {html.escape(accel)})</h2>{_table(models, JOB_COLUMNS, "jobs-table")}
-<h2>Heads open per layer over the gating phase</h2><table id="stability-table">{stab_rows}</table>
+<h2>The paper's claim at this scale: All-Attention vs Transformer-XL at equal parameters</h2>
+<p class="note">TXL perplexity interpolated linearly in non-embedding parameters between the two nearest TXL models.</p>
+{claim_html}
+<h2>Heads open per layer over the gating phase (step: heads per layer)</h2><table id="stability-table">{stab_rows}</table>
 <h2>Accelerator cost of every model</h2>{_table(frame.sort_values(["accel", "job_id"]), COST_COLUMNS, "cost-table")}
 </body></html>
 """
 
 
+def summary_markdown(frame: pd.DataFrame, accel: str | None = None) -> str:
+    """A Markdown table per model (family, lambda, variant, heads per layer, parameters, perplexity, latency on
+    ``accel``) plus the equal-parameter comparison, for a README."""
+    accel = accel or frame["accel"].iloc[0]
+    models = frame[frame["accel"] == accel].sort_values(["family", "variant", "lambda"], na_position="first")
+    lines = [f"| family | λ | variant | heads per layer | heads | non-emb. params | perplexity | latency on {accel} (µs) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for _, r in models.iterrows():
+        lam = "—" if r["is_baseline"] else f"{r['lambda']:g}"
+        lines.append(f"| {NAMES.get(r['family'], r['family'])} | {lam} | {r['variant']} | {r['heads_per_layer']} | "
+                     f"{int(r['heads_kept'])} | {int(r['layer_params']):,} ({r['params_fraction']:.0%}) | "
+                     f"{r['perplexity']:.2f} | {r['latency_s'] * 1e6:.1f} |")
+    claims = claim_rows(models)
+    if claims:
+        lines += ["", "| All-Attention model | non-emb. params | perplexity | TXL perplexity at equal params | AA better |",
+                  "|---|---|---|---|---|"]
+        for c in claims:
+            ref = c["txl_perplexity_at_same_params"]
+            lines.append(f"| {c['job_id']} | {c['layer_params']:,} | {c['perplexity']:.2f} | "
+                         f"{'outside TXL range' if ref != ref else f'{ref:.2f}'} | "
+                         f"{'—' if c['all_attention_better'] is None else ('yes' if c['all_attention_better'] else 'no')} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_train_report(results: str | Path, html_path: str | Path, accel: str | None = None,
                        plotlyjs: str = "inline") -> Path:
-    """Write the report of the training sweep in ``results`` to ``html_path`` (atomically), with its data beside it:
-    ``<stem>.csv`` (every model on every accelerator) and ``<stem>.jobs.json`` (job records with the gate history)."""
+    """Write the report of the training sweep in ``results`` to ``html_path`` (atomically), with its data beside it
+    when it is written elsewhere: ``<stem>.csv`` (every model on every accelerator) and ``<stem>.jobs.json`` (job
+    records with the gate history)."""
     import json
 
     from hwsim.sweep.store import atomic_write_bytes, atomic_write_frame
@@ -155,8 +208,10 @@ def write_train_report(results: str | Path, html_path: str | Path, accel: str | 
     frame, manifest, records = load_train_results(results)
     page = render(frame, manifest, records, accel, plotlyjs)
     out = Path(html_path)
-    atomic_write_frame(out.with_suffix(".csv"), frame)
-    atomic_write_bytes(out.with_suffix(".jobs.json"), json.dumps(records, indent=1).encode())
+    root = Path(results) if Path(results).is_dir() else Path(results).parent
+    if out.parent.resolve() != root.resolve():  # inside the results directory the data is there already
+        atomic_write_frame(out.with_suffix(".csv"), frame)
+        atomic_write_bytes(out.with_suffix(".jobs.json"), json.dumps(records, indent=1).encode())
     atomic_write_bytes(out, page.encode())
     if plotlyjs == "directory":
         import plotly.offline

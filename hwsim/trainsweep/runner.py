@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.errors import SweepError
-from hwsim.spec import Family
 from hwsim.sweep.backend import Backend
 from hwsim.trainsweep.job import TrainJob, run_job
-from hwsim.trainsweep.spec import TrainSweepSpec, Variant
+from hwsim.trainsweep.spec import TrainSweepSpec
 
 MANIFEST = "manifest.json"
 JOBS = "jobs"
@@ -77,7 +76,7 @@ def plan_jobs(spec: TrainSweepSpec) -> tuple[TrainJob, ...]:
     for f, p in bases.items():
         for variant in spec.variants:
             jobs += [TrainJob(family=f, baseline=p, lam=lam, variant=variant, **common) for lam in spec.lambdas]
-    for f in spec.ablation.families:
+    for f in spec.ablation.families if spec.ablation.variants and spec.ablation.lambdas else ():
         if f not in bases:
             raise SweepError(f"the ablation asks for {f.value} but the sweep has no {f.value} baseline checkpoint")
         for variant in spec.ablation.variants:
@@ -172,8 +171,14 @@ def _torch_threads(workers: int) -> int:
 def _run_local(todo: list[TrainJob], root: Path, device: str, workers: int, progress: bool):
     threads = _torch_threads(workers)
     if workers <= 1 or len(todo) <= 1:
-        for job in todo:
-            yield run_job(job, root / JOBS / job.job_id, device, progress, threads)
+        import torch
+
+        before = torch.get_num_threads()
+        try:
+            for job in todo:
+                yield run_job(job, root / JOBS / job.job_id, device, progress, threads)
+        finally:
+            torch.set_num_threads(before)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -231,5 +236,4 @@ def run_train_sweep(request: TrainSweepRequest) -> TrainSweepOutcome:
                              n_points=len(frame), device=device)
 
 
-__all__ = ["TrainSweepRequest", "TrainSweepOutcome", "plan_jobs", "run_train_sweep", "resolve_device", "Variant",
-           "Family"]
+__all__ = ["TrainSweepRequest", "TrainSweepOutcome", "plan_jobs", "run_train_sweep", "resolve_device"]
