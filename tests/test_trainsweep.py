@@ -154,6 +154,20 @@ def test_rerun_resumes_without_training_and_report_is_written(sweep, baselines, 
     assert all(r["history"] and len(r["history"][-1]["heads_open"]) == L for r in gated)
 
 
+def test_hwsim_sweep_train_lambdas_dispatches_to_the_training_sweep(sweep, baselines, cli):
+    """`hwsim sweep --train-lambdas ... --init-from ...` is the same training sweep (here: all jobs already done)."""
+    out, frame = sweep
+    root, base = baselines
+    res = cli("sweep", "--train-lambdas", ",".join(map(str, LAMBDAS)), "--init-from", base["all_attention"],
+              "--txl-init-from", base["transformer_xl"], "--accel", "gemmini-like", "--grid", "rows=8,16",
+              "--max-tokens", "1024", "--device", "cpu", "--out", out, "--no-progress")
+    assert res.code == 0, res.err
+    assert "6 jobs (0 run now" in res.out
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), frame)
+    assert_one_line_error(cli("sweep", "--train-lambdas", "0.1", "--init-from", base["all_attention"], "--ratios", "0.5",
+                              "--out", out), "training sweep", "--ratios")
+
+
 def test_interrupted_gating_phase_resumes(baselines, tmp_path):
     """A job killed mid-gating continues from its saved state and ends where an uninterrupted job ends."""
     from hwsim.nn.checkpoint import load_checkpoint

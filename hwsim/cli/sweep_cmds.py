@@ -43,17 +43,26 @@ def _sweep_cmd(
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted sweep in OUT.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite a sweep of other inputs in OUT.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = True,
+    train_lambdas: Annotated[Optional[str], typer.Option("--train-lambdas", help="Training sweep (hwsim train-sweep): a gated model per lambda, e.g. 0.005,0.01.")] = None,
+    init_from: Annotated[Optional[str], typer.Option("--init-from", help="Training sweep: converged All-Attention baseline.")] = None,
+    txl_init_from: Annotated[Optional[str], typer.Option("--txl-init-from", help="Training sweep: Transformer-XL baseline of equal size.")] = None,
+    ablation_variants: Annotated[Optional[str], typer.Option("--ablation-variants", help="Training sweep: extra jobs no-warmup,no-init,no-scaling,none.")] = None,
+    gate_steps: Annotated[Optional[int], typer.Option("--gate-steps", help="Training sweep: gating-phase steps.")] = None,
+    device: Annotated[str, typer.Option(help="Training sweep: auto (cuda if available), cpu or cuda.")] = "auto",
 ) -> None:
     """Sweep pruning configurations x accelerators; write the results store and an HTML Pareto report."""
     from hwsim.cli import trainsweep_cmds
 
-    if trainsweep_cmds.is_train_sweep_spec(spec_file):  # a [train] table: run it as `hwsim train-sweep SPEC`
-        _refuse_pattern_options(spec_file, heads or ratio_mode or ratios or samples or checkpoint or model
-                                or finetune_steps)
+    train_options = train_lambdas is not None or init_from is not None or txl_init_from is not None
+    if train_options or trainsweep_cmds.is_train_sweep_spec(spec_file):  # run it as `hwsim train-sweep`
+        _refuse_pattern_options(spec_file or "--train-lambdas", heads or ratio_mode or ratios or samples or checkpoint
+                                or model or finetune_steps)
         trainsweep_cmds.train_sweep_from_cli(
-            spec_file=spec_file, lambdas=None, init_from=None, split=split, max_tokens=max_tokens, batch=batch,
-            accels=tuple(accel), grid=tuple(grid), workers=workers or 1, backend=backend, ray_address=ray_address,
-            out=out or trainsweep_cmds.DEFAULT_OUT, report=report, force=force, progress=progress)
+            spec_file=spec_file, lambdas=train_lambdas, init_from=init_from, txl_init_from=txl_init_from,
+            ablation_variants=ablation_variants, gate_steps=gate_steps, split=split, max_tokens=max_tokens,
+            batch=batch, accels=tuple(accel), grid=tuple(grid), workers=workers or 1, backend=backend,
+            ray_address=ray_address, device=device, out=out or trainsweep_cmds.DEFAULT_OUT, report=report,
+            force=force, progress=progress)
         return
     from hwsim.report.html import write_report
     from hwsim.sweep.config import DEFAULT_SPEC_PATH, CliOverrides, apply_cli, load_sweep_spec
@@ -78,7 +87,7 @@ def _refuse_pattern_options(spec_file: Path, given) -> None:
     from hwsim.errors import SweepError
 
     if given:
-        raise SweepError(f"{spec_file} is a training sweep ([train] table): the pruning-pattern options "
+        raise SweepError(f"{spec_file} makes this a training sweep: the pruning-pattern options "
                          "(--heads-per-layer, --ratios, --ratio-mode, --samples, --checkpoint, --model, "
                          "--finetune-steps) do not apply")
 
