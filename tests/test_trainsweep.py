@@ -273,3 +273,21 @@ def test_changed_job_settings_are_refused_but_extensions_are_not(sweep, baseline
               "--accel", "edge-soc-32x32", "--device", "cpu", "--out", out, "--no-progress")
     assert res.code == 0, res.err
     assert "4 jobs (0 run now" in res.out
+
+
+def test_changed_baseline_checkpoint_is_refused(baselines, cli, tmp_path):
+    """Finished jobs are tied to their baseline's content (SHA-256 in the manifest), not only to its path."""
+    import shutil
+
+    root, base = baselines
+    ckpt = tmp_path / "base.ckpt"
+    shutil.copytree(base["all_attention"], ckpt)
+    args = ("train-sweep", "--train-lambdas", "0.1", "--init-from", ckpt, "--gate-steps", "5", "--accel", "gemmini-like",
+            "--max-tokens", "256", "--device", "cpu", "--out", tmp_path / "o", "--no-progress")
+    assert cli(*args).code == 0
+    recipe = _recipe("all_attention", root / "corpus")
+    recipe["train"]["steps"] = 3
+    train(recipe, ckpt, progress=False)  # same path, other weights
+    assert_one_line_error(cli(*args), "all_attention baseline checkpoint", "--force")
+    res = cli(*args, "--force")
+    assert res.code == 0 and "2 jobs (2 run now" in res.out

@@ -104,9 +104,8 @@ def _gating(job: TrainJob, job_dir: Path, device: str, progress: bool) -> tuple[
     from hwsim.nn.config import gate_config
     from hwsim.nn.train import train
 
-    base = load_checkpoint(job.baseline)
-    recipe = {k: v for k, v in base.recipe.items()}
-    gcfg = gate_config({**recipe.get("gates", {}), **{k: v for k, v in job.gate_overrides().items()}})
+    recipe = dict(load_checkpoint(job.baseline).recipe)
+    gcfg = gate_config({**recipe.get("gates", {}), **job.gate_overrides()})
     gated = job_dir / GATED
     finished, resumable = _gated_done(gated, gcfg.steps)
     t0 = time.perf_counter()
