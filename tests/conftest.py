@@ -45,3 +45,15 @@ def assert_one_line_error(result: CliResult, *fragments: str) -> None:
     assert "Traceback" not in result.err + result.out
     for fragment in fragments:
         assert fragment.lower() in lines[0].lower(), (fragment, lines[0])
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray instance for one test module (2 CPUs: enough for two tasks at once), shut down after it."""
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'hwsim[ray]')")
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    except Exception as exc:  # a sandbox without shared memory or sockets
+        pytest.skip(f"ray cannot start here: {type(exc).__name__}: {exc}")
+    yield ray
+    ray.shutdown()

@@ -8,17 +8,6 @@ import pytest
 from test_sweep import make_tiny_checkpoint
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'hwsim[ray]')")
-    try:
-        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    except Exception as exc:  # a sandbox without shared memory or sockets
-        pytest.skip(f"ray cannot start here: {type(exc).__name__}: {exc}")
-    yield ray
-    ray.shutdown()
-
-
 @pytest.mark.slow
 def test_ray_backend_matches_local(cli, tmp_path, local_ray):
     ckpt = make_tiny_checkpoint(tmp_path / "ckpt")

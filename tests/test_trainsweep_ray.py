@@ -9,17 +9,6 @@ from test_trainsweep import _corpus, _recipe
 from hwsim.nn.train import train
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'hwsim[ray]')")
-    try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    except Exception as exc:  # a sandbox without shared memory or sockets
-        pytest.skip(f"ray cannot start here: {type(exc).__name__}: {exc}")
-    yield ray
-    ray.shutdown()
-
-
 @pytest.mark.slow
 def test_ray_and_process_pool_match_in_process(cli, tmp_path, local_ray):
     recipe = _recipe("all_attention", _corpus(tmp_path / "corpus"))
