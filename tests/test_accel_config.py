@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hwsim.accel import tech
-from hwsim.accel.config import PRESETS, AccelConfig, CostMode, Dataflow, load_accel, with_overrides
+from hwsim.accel.config import PRESETS, CostMode, Dataflow, load_accel, with_overrides
 from hwsim.errors import AccelConfigError
 
 
