@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from hwsim.accel.config import AccelConfig
+from hwsim.atomicio import atomic_write_bytes
 from hwsim.errors import HwsimError
 from hwsim.workload import Workload
 
@@ -153,14 +152,9 @@ def export_workload(
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, text.encode())
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise HwsimError(f"cannot write {path}: {exc.strerror}") from None
 
 

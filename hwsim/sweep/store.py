@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from hwsim.atomicio import TMP_PREFIX, atomic_write, atomic_write_bytes  # noqa: F401 (re-exported)
 from hwsim.errors import SweepError
 
 FORMAT_VERSION = 1
@@ -37,7 +36,6 @@ RESULTS = "results.parquet"
 RESULTS_CSV = "results.csv"
 PPL_DIR = "perplexity"
 COST_DIR = "cost"
-_TMP_PREFIX = ".tmp-"
 
 
 def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
@@ -78,43 +76,12 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _umask_mode() -> int:
-    """0o666 minus the process umask: what a plain ``open(path, "w")`` would create (mkstemp makes 0o600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
-    os.chmod(tmp, _umask_mode())
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def atomic_write_frame(path: Path, frame: pd.DataFrame) -> None:
     """Parquet or CSV (by suffix), written to a temporary file and moved into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, _umask_mode())
-    try:
-        if path.suffix == ".csv":
-            frame.to_csv(tmp, index=False)
-        else:
-            frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    if path.suffix == ".csv":
+        atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    else:
+        atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,7 +154,7 @@ class ResultsStore:
     def _remove_temporaries(self) -> None:
         for folder in (self.root, self.root / PPL_DIR, self.root / COST_DIR):
             if folder.is_dir():
-                for tmp in folder.glob(_TMP_PREFIX + "*"):
+                for tmp in folder.glob(TMP_PREFIX + "*"):
                     tmp.unlink(missing_ok=True)
 
     def _clear(self) -> None:
