@@ -34,6 +34,7 @@ from typing import Union
 
 import numpy as np
 
+from hwsim.errors import SpecError
 from hwsim.heads import validate_heads
 from hwsim.spec import Family, ModelSpec
 
@@ -237,9 +238,9 @@ def output_vector_ops(spec: ModelSpec, batch: int = 1) -> tuple[VectorOp, ...]:
 
 def layer_workload(spec: ModelSpec, index: int, heads: int, batch: int = 1) -> LayerWorkload:
     gemms = attention_gemms(spec, heads, batch) if heads > 0 else ()
-    vector_ops = attention_vector_ops(spec, heads, batch)
-    if heads == 0:
-        vector_ops = (VectorOp(name="attn_residual", kind="residual_add", elements=batch * spec.segment_len * spec.d_model),)
+    # attention_vector_ops gives 0 layernorm/softmax elements at h = 0 (the vectorised path relies on that);
+    # the scalar workload lists only the ops that do work.
+    vector_ops = tuple(op for op in attention_vector_ops(spec, heads, batch) if op.elements > 0)
     return LayerWorkload(
         name=f"layer{index}",
         heads=heads,
@@ -252,8 +253,6 @@ def layer_workload(spec: ModelSpec, index: int, heads: int, batch: int = 1) -> L
 def build_workload(spec: ModelSpec, heads_per_layer=None, batch: int = 1) -> Workload:
     """Per-layer operations and parameters of ``spec`` with ``heads_per_layer`` kept (default: all heads)."""
     if batch < 1:
-        from hwsim.errors import SpecError
-
         raise SpecError(f"batch must be a positive integer, got {batch}")
     heads = validate_heads(spec, spec.full_heads() if heads_per_layer is None else heads_per_layer)
     layers = tuple(layer_workload(spec, i, h, batch) for i, h in enumerate(heads))
