@@ -26,7 +26,10 @@ def _sweep_cmd(
         _Repeat, typer.Option("--ratio-mode", help="gate (lowest gate score first) and/or uniform.")
     ] = [],  # noqa: B006
     samples: Annotated[Optional[int], typer.Option(help="Random pruning configurations to add.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the random samples.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the random samples or of the search.")] = None,
+    search: Annotated[Optional[str], typer.Option(help="Search the pruning space instead of listing it: nsga2.")] = None,
+    budget: Annotated[Optional[int], typer.Option(help="Search: pruning configurations to evaluate (perplexity "
+                                                       "evaluations, the baseline not counted).")] = None,
     accel: Annotated[_Repeat, typer.Option(help="Accelerator preset or TOML (repeatable).")] = [],  # noqa: B006
     grid: Annotated[_Repeat, typer.Option(help="Accelerator grid axis PARAM=V1,V2 (repeatable).")] = [],  # noqa: B006
     checkpoint: Annotated[Optional[str], typer.Option(help="Checkpoint (default: the shipped PTB model).")] = None,
@@ -71,7 +74,8 @@ def _sweep_cmd(
     out = out or DEFAULT_OUT
     cli = CliOverrides(heads=tuple(heads), ratios=ratios, ratio_modes=tuple(ratio_mode), samples=samples, seed=seed,
                        accels=tuple(accel), grid=tuple(grid), checkpoint=checkpoint, model=model, split=split,
-                       max_tokens=max_tokens, finetune_steps=finetune_steps, batch=batch)
+                       max_tokens=max_tokens, finetune_steps=finetune_steps, batch=batch, search=search,
+                       budget=budget)
     spec = apply_cli(load_sweep_spec(spec_file or DEFAULT_SPEC_PATH), cli)
     request = SweepRequest(spec=spec, out_dir=out, workers=workers or os.cpu_count() or 1, backend=backend,
                            ray_address=ray_address, resume=resume, force=force, progress=progress)
@@ -79,6 +83,12 @@ def _sweep_cmd(
     written = write_report(outcome.out_dir, report or out.with_suffix(".html"))
     print(f"{outcome.n_points} points ({outcome.n_configs} pruning configs x {outcome.n_accels} accelerators); "
           f"perplexity evaluated this run: {outcome.evaluated_configs}, accelerators costed: {outcome.costed_accels}")
+    if spec.search is not None:
+        print(f"search: {spec.search.algorithm}, budget {spec.search.budget} pruning configurations + the baseline "
+              f"(seed {spec.search.seed}); {outcome.n_configs - 1} searched")
+    for front, hv in (outcome.hypervolumes or {}).items():
+        print(f"hypervolume {front}: {hv['hypervolume']:.4f} of {hv['max_possible']:.4g} "
+              f"({hv['front_points']} points on the front; normalised, log perplexity)")
     print(f"results: {outcome.results_path}")
     print(f"report:  {written.html}  (data: {written.csv}, {written.json})")
 

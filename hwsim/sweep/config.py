@@ -8,6 +8,7 @@ TOML layout (every table optional except that the space must not be empty; paths
     [pruning.random]  samples, seed, min_heads = [1], max_heads = [8]
     [accel]      presets = ["gemmini-like", "tpu-v1-like"]
     [accel.grid] array = ["16x16", "32x32"], dataflow = ["os", "ws"], <any accelerator parameter> = [values]
+    [search]     algorithm = "nsga2", budget, seed, population   (instead of [pruning]: configurations searched)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.errors import SweepError
+from hwsim.sweep.search import SearchSpec
 from hwsim.sweep.space import AccelGrid, PruningSpace, RandomSamples, RatioMode
 from hwsim.tomlio import load_toml
 
@@ -34,9 +36,11 @@ class SweepSpec:
     batch: int = 1
     pruning: PruningSpace = field(default_factory=PruningSpace)
     accel: AccelGrid = field(default_factory=AccelGrid)
+    search: SearchSpec | None = None  # a search replaces the pruning space (configurations proposed by NSGA-II)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        search = {} if self.search is None else {"search": self.search.to_dict()}  # absent: old hashes unchanged
+        return {**search,
             "checkpoint": self.checkpoint,
             "model": self.model,
             "split": self.split,
@@ -55,6 +59,7 @@ _SWEEP_KEYS = {"checkpoint", "model", "split", "max_tokens", "finetune_steps", "
 _PRUNING_KEYS = {"heads_per_layer", "ratios", "ratio_modes", "ranges", "random"}
 _RANDOM_KEYS = {"samples", "seed", "min_heads", "max_heads"}
 _ACCEL_KEYS = {"presets", "grid"}
+_SEARCH_KEYS = {"algorithm", "budget", "seed", "population"}
 
 
 def _check_keys(table: Any, allowed: set[str], where: str, source: str) -> dict[str, Any]:
@@ -109,7 +114,7 @@ def _resolve_path(value: Any, base: Path, what: str, source: str) -> str | None:
 
 def parse_sweep_spec(raw: dict[str, Any], base: Path, source: str) -> SweepSpec:
     """Validate the TOML dict of a sweep spec; relative paths resolve against ``base``."""
-    _check_keys(raw, {"sweep", "pruning", "accel"}, "top level", source)
+    _check_keys(raw, {"sweep", "pruning", "accel", "search"}, "top level", source)
     sweep = _check_keys(raw.get("sweep", {}), _SWEEP_KEYS, "sweep", source)
     pruning = _check_keys(raw.get("pruning", {}), _PRUNING_KEYS, "pruning", source)
     rnd = _check_keys(pruning.get("random", {}), _RANDOM_KEYS, "pruning.random", source)
@@ -133,7 +138,9 @@ def parse_sweep_spec(raw: dict[str, Any], base: Path, source: str) -> SweepSpec:
             max_heads=_ints(rnd.get("max_heads", []), "pruning.random.max_heads", source),
         ),
     )
+    search = _parse_search(raw, source)
     return SweepSpec(
+        search=search,
         checkpoint=_resolve_path(sweep.get("checkpoint"), base, "sweep.checkpoint", source),
         model=_resolve_path(sweep.get("model"), base, "sweep.model", source),
         split=str(sweep.get("split", "valid")),
@@ -146,6 +153,23 @@ def parse_sweep_spec(raw: dict[str, Any], base: Path, source: str) -> SweepSpec:
             grid=tuple((str(k), tuple(_list(v, f"accel.grid.{k}", source))) for k, v in grid.items()),
         ),
     )
+
+
+def _parse_search(raw: dict[str, Any], source: str) -> SearchSpec | None:
+    if "search" not in raw:
+        return None
+    if "pruning" in raw:
+        raise SweepError(f"{source}: [search] and [pruning] exclude each other (a search proposes its own "
+                         "pruning configurations); remove one of them")
+    table = _check_keys(raw["search"], _SEARCH_KEYS, "search", source)
+    if "budget" not in table:
+        raise SweepError(f"{source}: [search] needs budget = N (perplexity evaluations)")
+    algorithm = table.get("algorithm", "nsga2")
+    if not isinstance(algorithm, str):
+        raise SweepError(f"{source}: search.algorithm must be a string, got {algorithm!r}")
+    return SearchSpec(algorithm=algorithm, budget=_ints(table["budget"], "search.budget", source)[0],
+                      seed=_ints(table.get("seed", 0), "search.seed", source)[0],
+                      population=_ints(table.get("population", 0), "search.population", source)[0])
 
 
 def load_sweep_spec(path: str | Path) -> SweepSpec:
@@ -190,6 +214,12 @@ class CliOverrides:
     max_tokens: int | None = None
     finetune_steps: int | None = None
     batch: int | None = None
+    search: str | None = None  # --search nsga2
+    budget: int | None = None  # --budget N
+
+    @property
+    def pruning_given(self) -> bool:
+        return bool(self.heads or self.ratios is not None or self.samples is not None or self.ratio_modes)
 
 
 def parse_ratios(text: str) -> tuple[float, ...]:
@@ -214,6 +244,8 @@ def apply_cli(base: SweepSpec, cli: CliOverrides) -> SweepSpec:
     ``--model`` without ``--checkpoint`` makes the sweep cost-only.
     """
     spec = base
+    if cli.search is not None or cli.budget is not None or base.search is not None:
+        return _apply_common(_apply_search(base, cli), cli)
     if cli.heads or cli.ratios is not None or cli.samples is not None:
         spec = replace(spec, pruning=PruningSpace(
             heads=cli.heads,
@@ -229,6 +261,27 @@ def apply_cli(base: SweepSpec, cli: CliOverrides) -> SweepSpec:
         if cli.seed is not None:
             pruning = replace(pruning, random=replace(pruning.random, seed=cli.seed))
         spec = replace(spec, pruning=pruning)
+    return _apply_common(spec, cli)
+
+
+def _apply_search(base: SweepSpec, cli: CliOverrides) -> SweepSpec:
+    """A search spec: ``--search``/``--budget``/``--seed`` over the spec file's [search] table (or the defaults)."""
+    if cli.pruning_given:
+        raise SweepError("--search explores the pruning space itself: drop --heads-per-layer, --ratios, "
+                         "--ratio-mode and --samples")
+    if base.search is None and cli.search is None:
+        raise SweepError("--budget applies to a search: add --search nsga2")
+    old = base.search or SearchSpec()
+    budget = cli.budget if cli.budget is not None else old.budget
+    if base.search is None and cli.budget is None:
+        raise SweepError("--search needs --budget N (the number of pruning configurations to evaluate)")
+    search = SearchSpec(algorithm=cli.search or old.algorithm, budget=budget,
+                        seed=cli.seed if cli.seed is not None else old.seed, population=old.population)
+    return replace(base, search=search, pruning=PruningSpace())
+
+
+def _apply_common(spec: SweepSpec, cli: CliOverrides) -> SweepSpec:
+    base = spec
     if cli.accels or cli.grid:
         spec = replace(spec, accel=AccelGrid(
             presets=cli.accels or base.accel.presets,
