@@ -2,7 +2,7 @@
 
 TOML layout (every table optional except that the space must not be empty; paths are relative to the file)::
 
-    [sweep]      checkpoint, model, split, max_tokens, finetune_steps, batch
+    [sweep]      checkpoint, model, split, max_tokens, finetune_steps, batch, align
     [pruning]    heads_per_layer = ["8,6,6,4", "4"], ratios = [0, 0.25], ratio_modes = ["gate", "uniform"],
                  ranges = ["2:8:2"]
     [pruning.random]  samples, seed, min_heads = [1], max_heads = [8]
@@ -34,13 +34,17 @@ class SweepSpec:
     max_tokens: int | None = None  # evaluate on the first max_tokens tokens of the split (None: all)
     finetune_steps: int = 0
     batch: int = 1
+    align: bool = False  # only head counts that fill whole folds on every accelerator (hwsim.sweep.folds)
     pruning: PruningSpace = field(default_factory=PruningSpace)
     accel: AccelGrid = field(default_factory=AccelGrid)
     search: SearchSpec | None = None  # a search replaces the pruning space (configurations proposed by NSGA-II)
 
     def to_dict(self) -> dict[str, Any]:
-        search = {} if self.search is None else {"search": self.search.to_dict()}  # absent: old hashes unchanged
-        return {**search,
+        # Absent unless used, so that the input hash of every sweep without them is unchanged.
+        extra = {} if self.search is None else {"search": self.search.to_dict()}
+        if self.align:
+            extra["align"] = True
+        return {**extra,
             "checkpoint": self.checkpoint,
             "model": self.model,
             "split": self.split,
@@ -55,7 +59,7 @@ class SweepSpec:
         return replace(self, **changes)
 
 
-_SWEEP_KEYS = {"checkpoint", "model", "split", "max_tokens", "finetune_steps", "batch"}
+_SWEEP_KEYS = {"checkpoint", "model", "split", "max_tokens", "finetune_steps", "batch", "align"}
 _PRUNING_KEYS = {"heads_per_layer", "ratios", "ratio_modes", "ranges", "random"}
 _RANDOM_KEYS = {"samples", "seed", "min_heads", "max_heads"}
 _ACCEL_KEYS = {"presets", "grid"}
@@ -83,6 +87,12 @@ def _ints(value: Any, what: str, source: str) -> tuple[int, ...]:
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         raise SweepError(f"{source}: {what} must be integers, got {value!r}")
     return tuple(values)
+
+
+def _bool(value: Any, what: str, source: str) -> bool:
+    if not isinstance(value, bool):
+        raise SweepError(f"{source}: {what} must be true or false, got {value!r}")
+    return value
 
 
 def _heads_text(value: Any, source: str) -> str:
@@ -147,6 +157,7 @@ def parse_sweep_spec(raw: dict[str, Any], base: Path, source: str) -> SweepSpec:
         max_tokens=_ints(max_tokens, "sweep.max_tokens", source)[0] if max_tokens else None,
         finetune_steps=_ints(sweep.get("finetune_steps", 0), "sweep.finetune_steps", source)[0],
         batch=_ints(sweep.get("batch", 1), "sweep.batch", source)[0],
+        align=_bool(sweep.get("align", False), "sweep.align", source),
         pruning=space,
         accel=AccelGrid(
             presets=tuple(str(p) for p in _list(accel.get("presets", []), "accel.presets", source)),
@@ -216,6 +227,7 @@ class CliOverrides:
     batch: int | None = None
     search: str | None = None  # --search nsga2
     budget: int | None = None  # --budget N
+    align: bool | None = None  # --align
 
     @property
     def pruning_given(self) -> bool:
@@ -291,7 +303,7 @@ def _apply_common(spec: SweepSpec, cli: CliOverrides) -> SweepSpec:
         spec = replace(spec, model=cli.model, checkpoint=None)
     if cli.checkpoint is not None:
         spec = replace(spec, checkpoint=cli.checkpoint)
-    for name in ("split", "max_tokens", "finetune_steps", "batch"):
+    for name in ("split", "max_tokens", "finetune_steps", "batch", "align"):
         value = getattr(cli, name)
         if value is not None:
             spec = replace(spec, **{name: value})

@@ -80,6 +80,7 @@ class ResolvedSweep:
     accel_dicts: tuple[dict[str, Any], ...]  # resolved AccelConfig.to_dict() of each point
     checkpoint_sha256: str | None
     gate_scores: np.ndarray | None = None  # (n_layers, n_heads) of the checkpoint; seeds a search
+    head_choices: np.ndarray | None = None  # --align: the head counts allowed in every layer (None: 0..n_heads)
 
     def inputs(self) -> dict[str, Any]:
         from hwsim import __version__
@@ -105,19 +106,29 @@ def resolve_sweep(spec: SweepSpec) -> ResolvedSweep:
     if spec.finetune_steps and not spec.checkpoint:
         raise SweepError("--finetune-steps needs a checkpoint")
     accels = spec.accel.points()
-    accel_dicts = tuple(with_overrides(load_accel(p.preset), dict(p.overrides)).to_dict() for p in accels)
+    accel_configs = [with_overrides(load_accel(p.preset), dict(p.overrides)) for p in accels]
+    accel_dicts = tuple(a.to_dict() for a in accel_configs)
     model, scores, digest = load_model_inputs(spec.checkpoint, spec.model)
+    choices = None
+    if spec.align:
+        from hwsim.sweep.folds import aligned_on_all
+
+        choices = aligned_on_all(model, accel_configs, spec.batch)
     if spec.search is not None:
         if not spec.checkpoint:
             raise SweepError("--search needs a checkpoint: it searches for low perplexity (a cost-only sweep "
                              "has nothing to search for)")
-        spec.search.check(model)
+        spec.search.check(model, choices)
         # The store starts with the baseline only; the search appends each generation's configurations.
         configs = PruningConfigs(heads=np.asarray([model.full_heads()], dtype=np.int64), labels=("baseline",))
     else:
         configs = expand_pruning(model, spec.pruning, scores)
+        if choices is not None:  # --align: drop every config with a head count that leaves a partly empty fold
+            keep = np.isin(configs.heads, choices).all(axis=1)
+            configs = PruningConfigs(heads=configs.heads[keep],
+                                     labels=tuple(lab for lab, k in zip(configs.labels, keep) if k))
     return ResolvedSweep(spec=spec, model=model, configs=configs, accels=accels, accel_dicts=accel_dicts,
-                         checkpoint_sha256=digest, gate_scores=scores)
+                         checkpoint_sha256=digest, gate_scores=scores, head_choices=choices)
 
 
 def configs_frame(configs: PruningConfigs) -> pd.DataFrame:

@@ -48,13 +48,14 @@ class SearchSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"algorithm": self.algorithm, "budget": self.budget, "seed": self.seed, "population": self.population}
 
-    def check(self, spec: ModelSpec) -> None:
+    def check(self, spec: ModelSpec, choices: np.ndarray | None = None) -> None:
         if self.algorithm not in ALGORITHMS:
             raise SweepError(f"search algorithm {self.algorithm!r} is not one of {', '.join(ALGORITHMS)}")
-        space = (spec.n_heads + 1) ** spec.n_layers - 1  # every vector but the baseline
+        n_choices = spec.n_heads + 1 if choices is None else len(choices)
+        space = n_choices ** spec.n_layers - 1  # every vector but the baseline
         if not 1 <= self.budget <= space:
             raise SweepError(f"search budget {self.budget} must be between 1 and {space:,} (the distinct pruned "
-                             f"configurations of {spec.n_layers} layers x {spec.n_heads} heads)")
+                             f"configurations of {spec.n_layers} layers x {n_choices} head counts)")
         if self.population < 0 or self.population == 1:
             raise SweepError(f"search population {self.population} must be 0 (automatic) or at least 2")
 
@@ -80,11 +81,11 @@ def gate_seeds(spec: ModelSpec, scores: np.ndarray | None, n: int) -> tuple[np.n
     return np.asarray(rows, dtype=np.int64).reshape(-1, spec.n_layers), labels
 
 
-def _random_unseen(rng: np.random.Generator, n_layers: int, n_heads: int, seen: set, n: int) -> np.ndarray:
-    """``n`` distinct uniform random vectors not in ``seen`` (the caller guarantees that many exist)."""
+def _random_unseen(rng: np.random.Generator, n_layers: int, choices: np.ndarray, seen: set, n: int) -> np.ndarray:
+    """``n`` distinct uniform random vectors of ``choices`` not in ``seen`` (the caller guarantees that many exist)."""
     out: list[tuple[int, ...]] = []
     while len(out) < n:
-        row = tuple(int(x) for x in rng.integers(0, n_heads + 1, size=n_layers))
+        row = tuple(int(x) for x in choices[rng.integers(0, len(choices), size=n_layers)])
         if row not in seen:
             seen.add(row)
             out.append(row)
@@ -103,22 +104,39 @@ def _algorithm(pop_size: int, initial: np.ndarray):
                  mutation=PM(eta=20, vtype=float, repair=RoundingRepair()))
 
 
+def snap(heads: np.ndarray, choices: np.ndarray) -> np.ndarray:
+    """Each head count moved to the nearest allowed one (the larger on a tie)."""
+    idx = np.clip(np.searchsorted(choices, heads), 1, len(choices) - 1) if len(choices) > 1 else np.zeros_like(heads)
+    low, high = choices[idx - 1] if len(choices) > 1 else choices[idx], choices[idx]
+    return np.where(heads - low < high - heads, low, high)
+
+
 def nsga2_search(spec: ModelSpec, search: SearchSpec, seeds: np.ndarray, seed_labels: list[str],
-                 evaluate: Evaluate, known: dict[tuple[int, ...], np.ndarray]) -> list[tuple[int, ...]]:
+                 evaluate: Evaluate, known: dict[tuple[int, ...], np.ndarray],
+                 choices: np.ndarray | None = None) -> list[tuple[int, ...]]:
     """Run NSGA-II until ``search.budget`` distinct new vectors were evaluated; returns them in evaluation order.
 
     ``seeds`` start the first population (padded with random vectors, cut to the population size); ``known`` maps
-    vectors evaluated outside the budget (the baseline) to their objectives and is updated in place."""
+    vectors evaluated outside the budget (the baseline) to their objectives and is updated in place. ``choices``
+    (``--align``) restricts every layer's head count to those values: the search's genes index into it."""
     from pymoo.core.evaluator import Evaluator
     from pymoo.core.problem import Problem
     from pymoo.problems.static import StaticProblem
 
-    search.check(spec)
-    L, H, pop_size = spec.n_layers, spec.n_heads, search.population_size()
+    search.check(spec, choices)
+    values = np.arange(spec.n_heads + 1) if choices is None else np.asarray(choices, dtype=np.int64)
+    L, H, pop_size = spec.n_layers, len(values) - 1, search.population_size()
     rng = np.random.default_rng(search.seed)
+    if choices is not None and len(seeds):
+        snapped = snap(seeds, values)
+        keep = [i for i, r in enumerate(snapped) if tuple(int(x) for x in r) not in known]
+        _, first = np.unique(snapped[keep], axis=0, return_index=True)
+        order_idx = [keep[i] for i in sorted(first)]
+        seeds, seed_labels = snapped[order_idx], [seed_labels[i] for i in order_idx]
     seen = set(known) | {tuple(int(x) for x in r) for r in seeds}
-    pad = _random_unseen(rng, L, H, seen, max(0, min(pop_size, search.budget) - len(seeds)))
+    pad = _random_unseen(rng, L, values, seen, max(0, min(pop_size, search.budget) - len(seeds)))
     initial = np.concatenate([seeds[:pop_size], pad])
+    initial_genes = np.searchsorted(values, initial)
     labels = {tuple(int(x) for x in r): lab for r, lab in zip(seeds, seed_labels)}
     n_obj = len(next(iter(known.values()))) if known else None
     order: list[tuple[int, ...]] = []
@@ -127,10 +145,11 @@ def nsga2_search(spec: ModelSpec, search: SearchSpec, seeds: np.ndarray, seed_la
     while len(order) < search.budget:
         generation += 1
         if algorithm is None:
-            X = initial
+            genes = initial_genes
         else:
             pop = algorithm.ask()
-            X = np.clip(np.rint(pop.get("X")), 0, H).astype(np.int64)
+            genes = np.clip(np.rint(pop.get("X")), 0, H).astype(np.int64)
+        X = values[genes]
         new = [t for t in dict.fromkeys(tuple(int(x) for x in r) for r in X) if t not in known]
         new = new[: search.budget - len(order)]
         if new:
@@ -144,7 +163,7 @@ def nsga2_search(spec: ModelSpec, search: SearchSpec, seeds: np.ndarray, seed_la
         if len(order) >= search.budget:
             break
         if stale >= MAX_STALE_GENERATIONS:  # collapsed: spend what is left on random unevaluated vectors
-            rest = _random_unseen(rng, L, H, set(known), search.budget - len(order))
+            rest = _random_unseen(rng, L, values, set(known), search.budget - len(order))
             F = np.asarray(evaluate(rest, ["random fill"] * len(rest)), dtype=float)
             known.update({tuple(int(x) for x in r): f for r, f in zip(rest, F)})
             order += [tuple(int(x) for x in r) for r in rest]
@@ -152,10 +171,10 @@ def nsga2_search(spec: ModelSpec, search: SearchSpec, seeds: np.ndarray, seed_la
         if algorithm is None:
             n_obj = n_obj or len(known[order[0]])
             problem = Problem(n_var=L, n_obj=n_obj, xl=0, xu=H, vtype=int)
-            algorithm = _algorithm(pop_size, initial)
+            algorithm = _algorithm(pop_size, initial_genes)
             algorithm.setup(problem, termination=("n_gen", 10**9), seed=search.seed, verbose=False)
             pop = algorithm.ask()  # the initial population: exactly ``initial``
-        pop.set("X", X.astype(float))
+        pop.set("X", genes.astype(float))
         F = np.stack([known[tuple(int(x) for x in r)] for r in X])
         Evaluator().eval(StaticProblem(problem, F=F), pop)
         algorithm.tell(infills=pop)

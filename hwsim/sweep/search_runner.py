@@ -98,7 +98,7 @@ def run_search(request: SweepRequest, sweep: ResolvedSweep) -> SweepOutcome:
     with perplexity_runner(request, perplexity_job(sweep.spec), request.workers) as run:
         evaluate = StoreEvaluator(request, sweep, store, run)
         known: dict[tuple[int, ...], Any] = {tuple(int(h) for h in full[0]): evaluate(full, ["baseline"])[0]}
-        order = nsga2_search(sweep.model, search, seeds, labels, evaluate, known)
+        order = nsga2_search(sweep.model, search, seeds, labels, evaluate, known, sweep.head_choices)
     configs = store.read_configs()
     ids = {t: i for i, t in enumerate(configs["heads_per_layer"])}
     missing = [format_heads(v) for v in order if format_heads(v) not in ids]
