@@ -99,3 +99,12 @@ def test_knee_is_the_front_point_nearest_utopia():
     assert knee_row(frame, front) == 1
     frame["pareto_latency"] = False
     assert knee_row(frame, front) is None
+
+
+def test_log_ticks_are_readable():
+    from hwsim.report.figures import log_ticks
+
+    assert log_ticks(140, 600) == [150, 200, 300, 400, 500, 600]  # 1-2-3-...: labelled steps within one decade
+    assert log_ticks(1e-5, 1e-2) == pytest.approx([1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2])
+    narrow = log_ticks(10134, 10300)  # no 1-2-5 value inside: spread values instead of none
+    assert len(narrow) >= 2 and all(10_000 <= t <= 10_400 for t in narrow)

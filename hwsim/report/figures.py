@@ -57,9 +57,10 @@ def log_ticks(low: float, high: float, max_ticks: int = 9) -> list[float]:
     for mantissas in ((1, 1.5, 2, 3, 4, 5, 6, 7, 8), (1, 2, 3, 5, 7), (1, 2, 5), (1, 3), (1,)):
         decades = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
         ticks = [m * 10.0**e for e in decades for m in mantissas if low <= m * 10.0**e <= high]
-        if len(ticks) <= max_ticks:
-            if len(ticks) >= 2 or mantissas == (1,):
-                return ticks
+        if 2 <= len(ticks) <= max_ticks:
+            return ticks
+    if len(ticks) < 2:  # a range narrower than the 1-2-5 grid: five values spread over it, 3 significant digits
+        return sorted({float(f"{v:.3g}") for v in np.geomspace(low, high, 5)})
     step = max(1, int(np.ceil(len(ticks) / max_ticks)))
     return ticks[::step]
 
