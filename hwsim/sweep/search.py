@@ -111,6 +111,24 @@ def snap(heads: np.ndarray, choices: np.ndarray) -> np.ndarray:
     return np.where(heads - low < high - heads, low, high)
 
 
+def _initial_population(search: SearchSpec, values: np.ndarray, n_layers: int, seeds: np.ndarray,
+                        seed_labels: list[str], known: set, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Genes of the first population (seeds snapped to ``values``, deduplicated, padded with random vectors) and
+    the label of each seed vector."""
+    if len(seeds):
+        snapped = snap(seeds, values)
+        keep = [i for i, r in enumerate(snapped) if tuple(int(x) for x in r) not in known]
+        _, first = np.unique(snapped[keep], axis=0, return_index=True)
+        idx = [keep[i] for i in sorted(first)]
+        seeds, seed_labels = snapped[idx], [seed_labels[i] for i in idx]
+    pop_size = search.population_size()
+    seen = known | {tuple(int(x) for x in r) for r in seeds}
+    pad = _random_unseen(rng, n_layers, values, seen, max(0, min(pop_size, search.budget) - len(seeds)))
+    initial = np.concatenate([seeds[:pop_size].reshape(-1, n_layers), pad])
+    labels = {tuple(int(x) for x in r): lab for r, lab in zip(seeds, seed_labels)}
+    return np.searchsorted(values, initial), labels
+
+
 def nsga2_search(spec: ModelSpec, search: SearchSpec, seeds: np.ndarray, seed_labels: list[str],
                  evaluate: Evaluate, known: dict[tuple[int, ...], np.ndarray],
                  choices: np.ndarray | None = None) -> list[tuple[int, ...]]:
@@ -127,17 +145,7 @@ def nsga2_search(spec: ModelSpec, search: SearchSpec, seeds: np.ndarray, seed_la
     values = np.arange(spec.n_heads + 1) if choices is None else np.asarray(choices, dtype=np.int64)
     L, H, pop_size = spec.n_layers, len(values) - 1, search.population_size()
     rng = np.random.default_rng(search.seed)
-    if choices is not None and len(seeds):
-        snapped = snap(seeds, values)
-        keep = [i for i, r in enumerate(snapped) if tuple(int(x) for x in r) not in known]
-        _, first = np.unique(snapped[keep], axis=0, return_index=True)
-        order_idx = [keep[i] for i in sorted(first)]
-        seeds, seed_labels = snapped[order_idx], [seed_labels[i] for i in order_idx]
-    seen = set(known) | {tuple(int(x) for x in r) for r in seeds}
-    pad = _random_unseen(rng, L, values, seen, max(0, min(pop_size, search.budget) - len(seeds)))
-    initial = np.concatenate([seeds[:pop_size], pad])
-    initial_genes = np.searchsorted(values, initial)
-    labels = {tuple(int(x) for x in r): lab for r, lab in zip(seeds, seed_labels)}
+    initial_genes, labels = _initial_population(search, values, L, seeds, seed_labels, set(known), rng)
     n_obj = len(next(iter(known.values()))) if known else None
     order: list[tuple[int, ...]] = []
     algorithm, problem = None, None
