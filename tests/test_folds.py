@@ -77,3 +77,15 @@ def test_savings_and_lost_cycles_against_the_scalar_model(tiny):
     assert rows[0]["cycle_saving"] == pytest.approx(1 - cycles[3] / cycles[4])
     assert rows[0]["aligned"] is False and rows[1]["aligned"] is True and rows[1]["lost_cycles"] == 0.0
     assert (rows[0]["width_folds"], rows[0]["full_width_folds"]) == (20, 20)  # 3 heads take the folds of 4
+
+
+def test_align_drops_configs_that_leave_a_partly_empty_fold(cli, tmp_path):
+    # ptb-small: d_head 16; on 32 columns (ws) a head count fills whole folds iff 16h % 32 == 0: even counts.
+    res = cli("sweep", "--model", ROOT / "models" / "ptb-small.toml", "--heads-per-layer", "8,6,4,2",
+              "--heads-per-layer", "8,7,4,2", "--heads-per-layer", "2", "--heads-per-layer", "3",
+              "--accel", "edge-soc-32x32", "--align", "--out", tmp_path / "res", "--no-progress")
+    assert res.code == 0, res.err
+    import pandas as pd
+
+    frame = pd.read_parquet(tmp_path / "res" / "results.parquet")
+    assert frame["heads_per_layer"].tolist() == ["8,8,8,8", "8,6,4,2", "2,2,2,2"]
