@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from hwsim.cli.main import run
+from hwsim.report.figures import BUDGET_STEPS, CLIP_FACTOR, HIGHLIGHT
 from test_sweep import make_tiny_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,18 +62,29 @@ def sweep_report(tmp_path_factory):
                     "are not installed (.ci/run installs them)")
 def test_report_renders_in_headless_chromium(sweep_report, tmp_path):
     html, frame = sweep_report
+    base_ppl = float(frame.loc[frame["is_baseline"], "perplexity"].min())
     driver = _driver(tmp_path / "profile")
     try:
         driver.get(html.resolve().as_uri())
         # Per trace: its data length (plotly's _fullData) and the SVG marker paths actually drawn for it.
         graphs = driver.execute_script(
             "return Array.from(document.querySelectorAll('.js-plotly-plot')).map(g => {"
-            " const drawn = Array.from(g.querySelectorAll('.scatterlayer .trace'));"
-            " return {id: g.id, traces: g._fullData.map((t, i) => ({name: t.name, type: t.type, n: t._length,"
-            " rows: t.y ? t.y.length : null,"
-            " drawn: t.type === 'scatter' ? drawn[i].querySelectorAll('path.point').length : null}))};"
+            " const drawn = t => { const el = g.querySelector('.scatterlayer .trace' + t.uid);"
+            "  return el ? el.querySelectorAll('path.point').length : 0; };"
+            " return {id: g.id, traces: g._fullData.map(t => ({name: t.name, type: t.type, n: t._length,"
+            " rows: t.y ? t.y.length : null, drawn: t.type === 'scatter' ? drawn(t) : null}))};"
             "})"
         )
+        # Step through the perplexity-budget slider of the latency plot: highlighted designs drawn at each step.
+        budget_steps = driver.execute_async_script(
+            "const done = arguments[arguments.length - 1]; const g = document.getElementById('fig-0');"
+            "const steps = g.layout.sliders[0].steps; const out = [];"
+            "(async () => { for (const s of steps) { await Plotly.update(g, s.args[0], s.args[1], s.args[2]);"
+            " const t = g.querySelector('.scatterlayer .trace' + g._fullData[s.args[2][0]].uid);"
+            " out.push({label: s.label, drawn: t ? t.querySelectorAll('path.point').length : 0,"
+            " line: g._fullLayout.shapes[0].y0}); } done(out); })();"
+        )
+        y_range = driver.execute_script("return document.getElementById('fig-0')._fullLayout.yaxis.range")
         ARTIFACTS.mkdir(exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "report.png"))
         logs = driver.get_log("browser")
@@ -84,10 +96,21 @@ def test_report_renders_in_headless_chromium(sweep_report, tmp_path):
         drawn = {t["name"]: t["drawn"] for t in graph["traces"]}
         assert n == drawn  # every data point has a marker on the page
         # baseline (= ratio 0), the explicit vector 1,3 and uniform 0.25 / 0.5 / 0.75 (3,3 / 2,2 / 1,1), x 4 accels
-        assert n["points"] + n["Pareto front"] == len(frame) == 5 * 4
-        assert n["Pareto front"] == int(frame[front].sum()) > 0
+        limit = CLIP_FACTOR * base_ppl
+        clipped = frame["perplexity"] > limit
+        assert n["points"] + n["Pareto front"] + n["outliers (clipped)"] == len(frame) == 5 * 4
+        assert n["outliers (clipped)"] == int(clipped.sum())
+        assert n["Pareto front"] == int((frame[front] & ~clipped).sum()) > 0
         assert n["baseline"] == int(frame["is_baseline"].sum()) == 4
     assert frame["perplexity"].notna().all()
+    # Slider: at each budget (baseline + p%) the cheapest HIGHLIGHT designs by latency within it, counted naively.
+    assert [s["label"] for s in budget_steps] == [f"+{100 * inc:g}%" for inc in BUDGET_STEPS]
+    for step, inc in zip(budget_steps, BUDGET_STEPS):
+        within = sum(1 for v in frame["perplexity"] if v <= base_ppl * (1 + inc))
+        assert step["drawn"] == min(HIGHLIGHT, within)
+        assert step["line"] == pytest.approx(base_ppl * (1 + inc))
+    if clipped.any():  # the axis stops near the clip limit, not at the largest perplexity
+        assert 10 ** y_range[1] < 1.5 * limit < frame["perplexity"].max()
     heat = graphs[2]["traces"][0]
     assert heat["type"] == "heatmap" and heat["rows"] == int(frame["pareto_3d"].sum())
     severe = [entry for entry in logs if entry["level"] == "SEVERE"]

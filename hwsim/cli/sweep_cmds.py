@@ -15,6 +15,46 @@ DEFAULT_OUT = Path("reports/pareto")
 
 _Repeat = list[str]  # a repeatable option (typer collects every occurrence)
 
+# Budget options, shared by `hwsim sweep` and `hwsim report` (units in the names: ms, mm², µJ).
+_MaxPpl = Annotated[Optional[float], typer.Option("--max-perplexity", help="Budget: perplexity at most P.")]
+_MaxInc = Annotated[Optional[str], typer.Option(
+    "--max-perplexity-increase", help="Budget: perplexity at most this much above the unpruned baseline, in "
+    "percent (5% or 5).")]
+_MaxLat = Annotated[Optional[float], typer.Option("--max-latency-ms", help="Budget: latency per segment in ms.")]
+_MaxArea = Annotated[Optional[float], typer.Option("--max-area-mm2", help="Budget: accelerator area in mm².")]
+_MaxEnergy = Annotated[Optional[float], typer.Option("--max-energy-uj", help="Budget: energy per segment in µJ.")]
+
+
+def _budget(max_perplexity, max_perplexity_increase, max_latency_ms, max_area_mm2, max_energy_uj):
+    from hwsim.sweep.queries import Budget, parse_percent
+
+    return Budget(
+        max_perplexity=max_perplexity,
+        max_perplexity_increase=None if max_perplexity_increase is None else parse_percent(max_perplexity_increase),
+        max_latency_s=None if max_latency_ms is None else max_latency_ms * 1e-3,
+        max_area_mm2=max_area_mm2,
+        max_energy_pj=None if max_energy_uj is None else max_energy_uj * 1e6,
+    )
+
+
+def _print_answers(answers: dict) -> None:
+    """The budget answers and the knee of each front, one line per design."""
+
+    def line(what: str, d: dict | None) -> str:
+        if d is None:
+            return f"  {what}: no design within the budget"
+        return (f"  {what}: heads {d['heads_per_layer']} on {d['accel']} (row {d['row']}): perplexity "
+                f"{d['perplexity']:.4g}, latency {d['latency_s'] * 1e3:.4g} ms, area {d['area_mm2']:.4g} mm², "
+                f"energy {d['energy_pj'] * 1e-6:.4g} µJ, {d['macs']:,} MACs, {d['cycles']:,} cycles")
+
+    if answers.get("budget"):
+        print(f"best within budget ({answers['budget']['describe']}):")
+        for what, design in answers["budget"]["best"].items():
+            print(line(what, design))
+    print("knee of each front:")
+    for front, design in answers["knees"].items():
+        print(line(front, design))
+
 
 def _sweep_cmd(
     spec_file: Annotated[Optional[Path], typer.Argument(help="Sweep spec TOML (default: sweeps/default.toml).")] = None,
@@ -26,7 +66,10 @@ def _sweep_cmd(
         _Repeat, typer.Option("--ratio-mode", help="gate (lowest gate score first) and/or uniform.")
     ] = [],  # noqa: B006
     samples: Annotated[Optional[int], typer.Option(help="Random pruning configurations to add.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the random samples.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the random samples or of the search.")] = None,
+    search: Annotated[Optional[str], typer.Option(help="Search the pruning space instead of listing it: nsga2.")] = None,
+    budget: Annotated[Optional[int], typer.Option(help="Search: pruning configurations to evaluate (perplexity "
+                                                       "evaluations, the baseline not counted).")] = None,
     accel: Annotated[_Repeat, typer.Option(help="Accelerator preset or TOML (repeatable).")] = [],  # noqa: B006
     grid: Annotated[_Repeat, typer.Option(help="Accelerator grid axis PARAM=V1,V2 (repeatable).")] = [],  # noqa: B006
     checkpoint: Annotated[Optional[str], typer.Option(help="Checkpoint (default: the shipped PTB model).")] = None,
@@ -49,6 +92,13 @@ def _sweep_cmd(
     ablation_variants: Annotated[Optional[str], typer.Option("--ablation-variants", help="Training sweep: extra jobs no-warmup,no-init,no-scaling,none.")] = None,
     gate_steps: Annotated[Optional[int], typer.Option("--gate-steps", help="Training sweep: gating-phase steps.")] = None,
     device: Annotated[str, typer.Option(help="Training sweep: auto (cuda if available), cpu or cuda.")] = "auto",
+    align: Annotated[bool, typer.Option("--align", help="Only head counts that fill whole folds on every "
+                                                         "accelerator of the grid.")] = False,
+    max_perplexity: _MaxPpl = None,
+    max_perplexity_increase: _MaxInc = None,
+    max_latency_ms: _MaxLat = None,
+    max_area_mm2: _MaxArea = None,
+    max_energy_uj: _MaxEnergy = None,
 ) -> None:
     """Sweep pruning configurations x accelerators; write the results store and an HTML Pareto report."""
     from hwsim.cli import trainsweep_cmds
@@ -71,16 +121,25 @@ def _sweep_cmd(
     out = out or DEFAULT_OUT
     cli = CliOverrides(heads=tuple(heads), ratios=ratios, ratio_modes=tuple(ratio_mode), samples=samples, seed=seed,
                        accels=tuple(accel), grid=tuple(grid), checkpoint=checkpoint, model=model, split=split,
-                       max_tokens=max_tokens, finetune_steps=finetune_steps, batch=batch)
+                       max_tokens=max_tokens, finetune_steps=finetune_steps, batch=batch, search=search,
+                       budget=budget, align=align or None)
+    limits = _budget(max_perplexity, max_perplexity_increase, max_latency_ms, max_area_mm2, max_energy_uj)
     spec = apply_cli(load_sweep_spec(spec_file or DEFAULT_SPEC_PATH), cli)
     request = SweepRequest(spec=spec, out_dir=out, workers=workers or os.cpu_count() or 1, backend=backend,
                            ray_address=ray_address, resume=resume, force=force, progress=progress)
     outcome = run_sweep(request)
-    written = write_report(outcome.out_dir, report or out.with_suffix(".html"))
+    written = write_report(outcome.out_dir, report or out.with_suffix(".html"), budget=limits)
     print(f"{outcome.n_points} points ({outcome.n_configs} pruning configs x {outcome.n_accels} accelerators); "
           f"perplexity evaluated this run: {outcome.evaluated_configs}, accelerators costed: {outcome.costed_accels}")
+    if spec.search is not None:
+        print(f"search: {spec.search.algorithm}, budget {spec.search.budget} pruning configurations + the baseline "
+              f"(seed {spec.search.seed}); {outcome.n_configs - 1} searched")
+    for front, hv in (outcome.hypervolumes or {}).items():
+        print(f"hypervolume {front}: {hv['hypervolume']:.4f} of {hv['max_possible']:.4g} "
+              f"({hv['front_points']} points on the front; normalised, log perplexity)")
     print(f"results: {outcome.results_path}")
     print(f"report:  {written.html}  (data: {written.csv}, {written.json})")
+    _print_answers(written.answers)
 
 
 def _refuse_pattern_options(spec_file: Path, given) -> None:
@@ -96,13 +155,20 @@ def _report_cmd(
     results: Annotated[Path, typer.Argument(help="Sweep results directory (or its results.parquet / .csv).")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="HTML path (default: RESULTS.html).")] = None,
     point: Annotated[Optional[int], typer.Option(help="Row of the point whose per-layer breakdown to show.")] = None,
+    max_perplexity: _MaxPpl = None,
+    max_perplexity_increase: _MaxInc = None,
+    max_latency_ms: _MaxLat = None,
+    max_area_mm2: _MaxArea = None,
+    max_energy_uj: _MaxEnergy = None,
 ) -> None:
     """Write a self-contained HTML report (plus CSV/JSON export) of a finished sweep."""
     from hwsim.report.html import write_report
 
     root = results if results.is_dir() else results.parent
-    written = write_report(results, output or root.with_suffix(".html"), point=point)
+    limits = _budget(max_perplexity, max_perplexity_increase, max_latency_ms, max_area_mm2, max_energy_uj)
+    written = write_report(results, output or root.with_suffix(".html"), point=point, budget=limits)
     print(f"report: {written.html}  (data: {written.csv}, {written.json})")
+    _print_answers(written.answers)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,8 +1,14 @@
 """Plotly figures of a sweep: objective scatters with the front drawn, the heads heat map, a per-layer breakdown.
 
-Every scatter is split into three traces, named so that a reader (or the browser test) can count them: ``points``
-(every point off the front), ``Pareto front`` (the front, drawn as a staircase line in front order) and
-``baseline`` (the unpruned model, also present in one of the first two traces).
+Every scatter is split into traces named so that a reader (or the browser test) can count them: ``points`` (every
+point off the front), ``Pareto front`` (the front, drawn as a staircase line in front order), ``baseline`` (the
+unpruned model, also present in one of the other traces), ``outliers (clipped)`` (points above the perplexity axis'
+useful range, drawn at its top edge as triangles; their hover shows the true value) and ``cheapest under budget``
+(the cheapest designs within the perplexity budget picked with the slider under the plot).
+
+The perplexity axis is clipped to its useful range: from the lowest perplexity to ``CLIP_FACTOR`` x the baseline's
+(a few configurations at perplexity 20,000+ would otherwise squash the region architects care about). Log axes get
+1-2-5 tick values with SI labels instead of plotly's bare mantissas.
 """
 
 from __future__ import annotations
@@ -13,6 +19,13 @@ import plotly.graph_objects as go
 
 # Above this many points a scatter uses WebGL (scattergl); below it SVG, which renders without a GPU.
 WEBGL_THRESHOLD = 20_000
+# Perplexity axis: up to this many times the unpruned model's perplexity (log2(4) = 2 bits per token lost; beyond
+# that a pruned model is no longer a useful design point). Points above are marked as clipped outliers.
+CLIP_FACTOR = 4.0
+# Perplexity budgets of the slider, as increases over the baseline.
+BUDGET_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+# Designs highlighted per budget step: the cheapest few within the budget.
+HIGHLIGHT = 5
 
 LABELS = {
     "perplexity": "validation perplexity",
@@ -37,12 +50,64 @@ def _custom(frame: pd.DataFrame) -> np.ndarray:
     ]).astype(object)
 
 
+def log_ticks(low: float, high: float, max_ticks: int = 9) -> list[float]:
+    """Readable tick values for a log axis over [low, high]: 1-2-5 per decade, thinned to at most ``max_ticks``."""
+    if not (np.isfinite(low) and np.isfinite(high)) or low <= 0 or high < low:
+        return []
+    for mantissas in ((1, 1.5, 2, 3, 4, 5, 6, 7, 8), (1, 2, 3, 5, 7), (1, 2, 5), (1, 3), (1,)):
+        decades = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+        ticks = [m * 10.0**e for e in decades for m in mantissas if low <= m * 10.0**e <= high]
+        if 2 <= len(ticks) <= max_ticks:
+            return ticks
+    if len(ticks) < 2:  # a range narrower than the 1-2-5 grid: five values spread over it, 3 significant digits
+        return sorted({float(f"{v:.3g}") for v in np.geomspace(low, high, 5)})
+    step = max(1, int(np.ceil(len(ticks) / max_ticks)))
+    return ticks[::step]
+
+
+def _si(value: float) -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"),
+                          (1e-12, "p")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def _log_axis(values: pd.Series, low: float | None = None, high: float | None = None) -> dict:
+    finite = values[np.isfinite(values) & (values > 0)]
+    if finite.empty:
+        return dict(type="log")
+    lo, hi = low or float(finite.min()), high or float(finite.max())
+    ticks = log_ticks(lo, hi)
+    margin = 0.04 * max(np.log10(hi) - np.log10(lo), 0.05)
+    return dict(type="log", tickvals=ticks, ticktext=[_si(t) for t in ticks],
+                range=[np.log10(lo) - margin, np.log10(hi) + margin])
+
+
+def clip_limit(frame: pd.DataFrame, y: str) -> float | None:
+    """Upper end of the perplexity axis (CLIP_FACTOR x the baseline), None when nothing needs clipping."""
+    if y != "perplexity" or not frame["is_baseline"].any():
+        return None
+    limit = CLIP_FACTOR * float(frame.loc[frame["is_baseline"].to_numpy(dtype=bool), y].min())
+    return limit if np.isfinite(limit) and (frame[y] > limit).any() else None
+
+
+def cheapest_under(frame: pd.DataFrame, x: str, y: str, limit: float, k: int = HIGHLIGHT) -> pd.DataFrame:
+    """The ``k`` points with the smallest ``x`` among those with ``y`` <= limit (ties: row order)."""
+    ok = frame[frame[y].to_numpy(dtype=np.float64) <= limit]
+    return ok.sort_values([x, y], kind="stable").head(k)
+
+
 def front_scatter(frame: pd.DataFrame, x: str, y: str, front_column: str, title: str) -> go.Figure:
-    """``y`` against ``x`` for every point; the front (``front_column``) drawn as a line; the baseline starred."""
+    """``y`` against ``x`` for every point; the front (``front_column``) drawn as a line; the baseline starred;
+    perplexity clipped to its useful range; a slider of perplexity budgets highlighting the cheapest designs."""
     scatter = go.Scattergl if len(frame) > WEBGL_THRESHOLD else go.Scatter
+    limit = clip_limit(frame, y)
+    clipped = (frame[y] > limit).to_numpy() if limit is not None else np.zeros(len(frame), dtype=bool)
     on_front = frame[front_column].to_numpy(dtype=bool)
-    rest, front = frame[~on_front], frame[on_front].sort_values([x, y])
+    rest, front = frame[~on_front & ~clipped], frame[on_front & ~clipped].sort_values([x, y])
     base = frame[frame["is_baseline"].to_numpy(dtype=bool)]
+    out = frame[clipped]
     fig = go.Figure()
     fig.add_trace(scatter(x=rest[x], y=rest[y], mode="markers", name="points", customdata=_custom(rest),
                           hovertemplate=_HOVER, marker=dict(size=5, color="rgba(90,110,140,0.45)")))
@@ -52,10 +117,41 @@ def front_scatter(frame: pd.DataFrame, x: str, y: str, front_column: str, title:
     fig.add_trace(scatter(x=base[x], y=base[y], mode="markers", name="baseline", customdata=_custom(base),
                           hovertemplate=_HOVER, marker=dict(size=14, symbol="star", color="#2ca02c",
                                                             line=dict(width=1, color="black"))))
+    fig.add_trace(scatter(x=out[x], y=np.full(len(out), limit if limit is not None else np.nan), mode="markers",
+                          name="outliers (clipped)", customdata=_custom(out), hovertemplate=_HOVER,
+                          marker=dict(size=8, symbol="triangle-up", color="rgba(120,120,120,0.8)")))
     # Log axes: latency spans orders of magnitude across array sizes, perplexity explodes as heads go.
     fig.update_layout(title=title, xaxis_title=LABELS.get(x, x), yaxis_title=LABELS.get(y, y),
-                      xaxis_type="log", yaxis_type="log" if y == "perplexity" else "linear", height=480, margin=dict(l=70, r=20, t=50, b=60), legend=dict(x=0.7, y=0.98))
+                      xaxis=_log_axis(frame[x]), height=520, margin=dict(l=70, r=20, t=50, b=60),
+                      legend=dict(x=0.62, y=0.98))
+    if y == "perplexity":
+        fig.update_layout(yaxis=_log_axis(frame[y], high=limit))
+        _budget_slider(fig, frame, x, y, scatter)
     return fig
+
+
+def _budget_slider(fig: go.Figure, frame: pd.DataFrame, x: str, y: str, scatter) -> None:
+    """A slider of perplexity budgets (baseline + p%): each step shows the cheapest designs within it."""
+    if not frame["is_baseline"].any():
+        return
+    base_ppl = float(frame.loc[frame["is_baseline"].to_numpy(dtype=bool), y].min())
+    index = len(fig.data)
+    first = cheapest_under(frame, x, y, base_ppl * (1 + BUDGET_STEPS[0]))
+    fig.add_trace(scatter(x=first[x], y=first[y], mode="markers", name="cheapest under budget",
+                          customdata=_custom(first), hovertemplate=_HOVER,
+                          marker=dict(size=16, symbol="circle-open", color="#ff7f0e", line=dict(width=3))))
+    steps = []
+    for inc in BUDGET_STEPS:
+        limit = base_ppl * (1 + inc)
+        best = cheapest_under(frame, x, y, limit)
+        line = dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=limit, y1=limit,
+                    line=dict(dash="dash", color="#ff7f0e", width=1))
+        steps.append(dict(method="update", label=f"+{100 * inc:g}%",
+                          args=[{"x": [best[x].tolist()], "y": [best[y].tolist()],
+                                 "customdata": [_custom(best).tolist()]}, {"shapes": [line]}, [index]]))
+    fig.update_layout(shapes=[steps[0]["args"][1]["shapes"][0]], sliders=[dict(
+        active=0, steps=steps, currentvalue=dict(prefix="perplexity budget: baseline "), pad=dict(t=50))],
+        margin=dict(l=70, r=20, t=50, b=140))
 
 
 def heads_heatmap(front: pd.DataFrame, n_layers: int, title: str) -> go.Figure:

@@ -2,7 +2,9 @@
 
 Sections: the perplexity-latency and perplexity-area scatters with their fronts and the unpruned baseline, a heat map
 of heads kept per layer on the 3-D front, the per-layer latency / energy / traffic breakdown of one chosen point next
-to the baseline on the same accelerator, and a table of the 3-D front. The chosen point defaults to the knee of the
+to the baseline on the same accelerator, and a table of the 3-D front; then the answer sections
+(``hwsim.report.sections``): the best design under a budget (``--max-perplexity`` ...), the knee of each front,
+the hypervolume of each front, and the fold analysis (MACs vs cycles saved per layer, where pruning pays). The chosen point defaults to the knee of the
 3-D front: the front point nearest the utopia point after scaling each objective to 0..1 over the front
 (perplexity on a log scale, i.e. as bits per token).
 """
@@ -19,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from hwsim.errors import SweepError
+from hwsim.report import sections
+from hwsim.sweep.queries import Budget
 from hwsim.sweep.pareto import fronts_for, objective_matrix
 from hwsim.sweep.store import atomic_write_bytes, atomic_write_frame, load_results
 
@@ -32,20 +36,16 @@ class ReportFiles:
     csv: Path
     json: Path
     chosen_row: int
+    answers: dict[str, Any]  # budget answers, knees, hypervolumes, folds (also in the JSON)
 
 
 def knee_row(frame: pd.DataFrame, has_perplexity: bool) -> int:
     """Row of the 3-D front point closest to the utopia point (objectives scaled to 0..1 over the front, log ppl)."""
+    from hwsim.sweep.queries import knee_row as front_knee
+
     front3d = next(f for f in fronts_for(has_perplexity) if f.column == "pareto_3d")
-    front = frame[frame["pareto_3d"].to_numpy(dtype=bool)]
-    if front.empty:
-        return int(frame.index[0])
-    costs = objective_matrix(front, front3d.objectives)
-    if has_perplexity:
-        costs[:, 0] = np.log(costs[:, 0])  # bits per token, not perplexity, is what a model loses linearly
-    span = costs.max(axis=0) - costs.min(axis=0)
-    scaled = (costs - costs.min(axis=0)) / np.where(span > 0, span, 1.0)
-    return int(front.index[int(np.argmin(np.linalg.norm(scaled, axis=1)))])
+    row = front_knee(frame, front3d)
+    return int(frame.index[0]) if row is None else row
 
 
 def layer_costs(manifest: dict[str, Any], heads: tuple[int, ...], accel_id: int) -> dict[str, list[float]]:
@@ -90,7 +90,7 @@ td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f3f3
 
 
 def render_html(frame: pd.DataFrame, manifest: dict[str, Any], chosen: int, series: dict[str, dict[str, list]],
-                exports: tuple[str, str]) -> str:
+                exports: tuple[str, str], answers_html: str = "") -> str:
     import plotly.offline
 
     from hwsim.report.figures import front_scatter, heads_heatmap, layer_breakdown
@@ -125,12 +125,14 @@ def render_html(frame: pd.DataFrame, manifest: dict[str, Any], chosen: int, seri
 <a href="{html.escape(exports[1])}">JSON (front, baseline, breakdown)</a>.</p>{note}
 <div class="grid"><div>{divs[0]}</div><div>{divs[1]}</div></div>
 <div>{divs[2]}</div><div>{divs[3]}</div>
+{answers_html}
 <h2>3-D front ({quality}, latency, area): {len(front3d)} points</h2>{_table(front3d)}
 </body></html>
 """
 
 
-def write_report(results: str | Path, html_path: str | Path, point: int | None = None) -> ReportFiles:
+def write_report(results: str | Path, html_path: str | Path, point: int | None = None,
+                 budget: Budget | None = None) -> ReportFiles:
     """Write ``html_path`` plus ``.csv`` (every point) and ``.json`` (front, baseline, chosen breakdown) beside it."""
     frame, manifest = load_results(results)
     if frame.empty:
@@ -158,8 +160,23 @@ def write_report(results: str | Path, html_path: str | Path, point: int | None =
         "chosen": {"row": chosen, **json.loads(row.to_json()), "layers": next(iter(series.values()))},
         "baseline_layers": series.get("baseline"),
     }
-    page = render_html(frame, manifest, chosen, series, (csv_path.name, json_path.name))
+    answers = {
+        "budget": sections.budget_data(frame, budget) if budget is not None and not budget.is_empty else None,
+        "knees": sections.knee_data(frame, has_ppl),
+        "hypervolume": manifest.get("hypervolume"),
+        "folds": sections.fold_data(manifest, frame, chosen),
+    }
+    export.update(answers)
+    answers_html = (sections.budget_html(answers["budget"]) + sections.knee_html(answers["knees"])
+                    + sections.hypervolume_html(answers["hypervolume"]) + sections.fold_html(answers["folds"]))
+    page = render_html(frame, manifest, chosen, series, (csv_path.name, json_path.name), answers_html)
     atomic_write_frame(csv_path, frame.reset_index(names="row"))
-    atomic_write_bytes(json_path, json.dumps(export, indent=1).encode())
+    atomic_write_bytes(json_path, json.dumps(export, indent=1, default=_json_default).encode())
     atomic_write_bytes(out, page.encode())
-    return ReportFiles(html=out, csv=csv_path, json=json_path, chosen_row=chosen)
+    return ReportFiles(html=out, csv=csv_path, json=json_path, chosen_row=chosen, answers=answers)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -2,12 +2,13 @@
 
 TOML layout (every table optional except that the space must not be empty; paths are relative to the file)::
 
-    [sweep]      checkpoint, model, split, max_tokens, finetune_steps, batch
+    [sweep]      checkpoint, model, split, max_tokens, finetune_steps, batch, align
     [pruning]    heads_per_layer = ["8,6,6,4", "4"], ratios = [0, 0.25], ratio_modes = ["gate", "uniform"],
                  ranges = ["2:8:2"]
     [pruning.random]  samples, seed, min_heads = [1], max_heads = [8]
     [accel]      presets = ["gemmini-like", "tpu-v1-like"]
     [accel.grid] array = ["16x16", "32x32"], dataflow = ["os", "ws"], <any accelerator parameter> = [values]
+    [search]     algorithm = "nsga2", budget, seed, population   (instead of [pruning]: configurations searched)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.errors import SweepError
+from hwsim.sweep.search import SearchSpec
 from hwsim.sweep.space import AccelGrid, PruningSpace, RandomSamples, RatioMode
 from hwsim.tomlio import load_toml
 
@@ -32,11 +34,17 @@ class SweepSpec:
     max_tokens: int | None = None  # evaluate on the first max_tokens tokens of the split (None: all)
     finetune_steps: int = 0
     batch: int = 1
+    align: bool = False  # only head counts that fill whole folds on every accelerator (hwsim.sweep.folds)
     pruning: PruningSpace = field(default_factory=PruningSpace)
     accel: AccelGrid = field(default_factory=AccelGrid)
+    search: SearchSpec | None = None  # a search replaces the pruning space (configurations proposed by NSGA-II)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        # Absent unless used, so that the input hash of every sweep without them is unchanged.
+        extra = {} if self.search is None else {"search": self.search.to_dict()}
+        if self.align:
+            extra["align"] = True
+        return {**extra,
             "checkpoint": self.checkpoint,
             "model": self.model,
             "split": self.split,
@@ -51,10 +59,11 @@ class SweepSpec:
         return replace(self, **changes)
 
 
-_SWEEP_KEYS = {"checkpoint", "model", "split", "max_tokens", "finetune_steps", "batch"}
+_SWEEP_KEYS = {"checkpoint", "model", "split", "max_tokens", "finetune_steps", "batch", "align"}
 _PRUNING_KEYS = {"heads_per_layer", "ratios", "ratio_modes", "ranges", "random"}
 _RANDOM_KEYS = {"samples", "seed", "min_heads", "max_heads"}
 _ACCEL_KEYS = {"presets", "grid"}
+_SEARCH_KEYS = {"algorithm", "budget", "seed", "population"}
 
 
 def _check_keys(table: Any, allowed: set[str], where: str, source: str) -> dict[str, Any]:
@@ -78,6 +87,12 @@ def _ints(value: Any, what: str, source: str) -> tuple[int, ...]:
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         raise SweepError(f"{source}: {what} must be integers, got {value!r}")
     return tuple(values)
+
+
+def _bool(value: Any, what: str, source: str) -> bool:
+    if not isinstance(value, bool):
+        raise SweepError(f"{source}: {what} must be true or false, got {value!r}")
+    return value
 
 
 def _heads_text(value: Any, source: str) -> str:
@@ -109,7 +124,7 @@ def _resolve_path(value: Any, base: Path, what: str, source: str) -> str | None:
 
 def parse_sweep_spec(raw: dict[str, Any], base: Path, source: str) -> SweepSpec:
     """Validate the TOML dict of a sweep spec; relative paths resolve against ``base``."""
-    _check_keys(raw, {"sweep", "pruning", "accel"}, "top level", source)
+    _check_keys(raw, {"sweep", "pruning", "accel", "search"}, "top level", source)
     sweep = _check_keys(raw.get("sweep", {}), _SWEEP_KEYS, "sweep", source)
     pruning = _check_keys(raw.get("pruning", {}), _PRUNING_KEYS, "pruning", source)
     rnd = _check_keys(pruning.get("random", {}), _RANDOM_KEYS, "pruning.random", source)
@@ -133,19 +148,39 @@ def parse_sweep_spec(raw: dict[str, Any], base: Path, source: str) -> SweepSpec:
             max_heads=_ints(rnd.get("max_heads", []), "pruning.random.max_heads", source),
         ),
     )
+    search = _parse_search(raw, source)
     return SweepSpec(
+        search=search,
         checkpoint=_resolve_path(sweep.get("checkpoint"), base, "sweep.checkpoint", source),
         model=_resolve_path(sweep.get("model"), base, "sweep.model", source),
         split=str(sweep.get("split", "valid")),
         max_tokens=_ints(max_tokens, "sweep.max_tokens", source)[0] if max_tokens else None,
         finetune_steps=_ints(sweep.get("finetune_steps", 0), "sweep.finetune_steps", source)[0],
         batch=_ints(sweep.get("batch", 1), "sweep.batch", source)[0],
+        align=_bool(sweep.get("align", False), "sweep.align", source),
         pruning=space,
         accel=AccelGrid(
             presets=tuple(str(p) for p in _list(accel.get("presets", []), "accel.presets", source)),
             grid=tuple((str(k), tuple(_list(v, f"accel.grid.{k}", source))) for k, v in grid.items()),
         ),
     )
+
+
+def _parse_search(raw: dict[str, Any], source: str) -> SearchSpec | None:
+    if "search" not in raw:
+        return None
+    if "pruning" in raw:
+        raise SweepError(f"{source}: [search] and [pruning] exclude each other (a search proposes its own "
+                         "pruning configurations); remove one of them")
+    table = _check_keys(raw["search"], _SEARCH_KEYS, "search", source)
+    if "budget" not in table:
+        raise SweepError(f"{source}: [search] needs budget = N (perplexity evaluations)")
+    algorithm = table.get("algorithm", "nsga2")
+    if not isinstance(algorithm, str):
+        raise SweepError(f"{source}: search.algorithm must be a string, got {algorithm!r}")
+    return SearchSpec(algorithm=algorithm, budget=_ints(table["budget"], "search.budget", source)[0],
+                      seed=_ints(table.get("seed", 0), "search.seed", source)[0],
+                      population=_ints(table.get("population", 0), "search.population", source)[0])
 
 
 def load_sweep_spec(path: str | Path) -> SweepSpec:
@@ -190,6 +225,13 @@ class CliOverrides:
     max_tokens: int | None = None
     finetune_steps: int | None = None
     batch: int | None = None
+    search: str | None = None  # --search nsga2
+    budget: int | None = None  # --budget N
+    align: bool | None = None  # --align
+
+    @property
+    def pruning_given(self) -> bool:
+        return bool(self.heads or self.ratios is not None or self.samples is not None or self.ratio_modes)
 
 
 def parse_ratios(text: str) -> tuple[float, ...]:
@@ -214,6 +256,8 @@ def apply_cli(base: SweepSpec, cli: CliOverrides) -> SweepSpec:
     ``--model`` without ``--checkpoint`` makes the sweep cost-only.
     """
     spec = base
+    if cli.search is not None or cli.budget is not None or base.search is not None:
+        return _apply_common(_apply_search(base, cli), cli)
     if cli.heads or cli.ratios is not None or cli.samples is not None:
         spec = replace(spec, pruning=PruningSpace(
             heads=cli.heads,
@@ -229,6 +273,27 @@ def apply_cli(base: SweepSpec, cli: CliOverrides) -> SweepSpec:
         if cli.seed is not None:
             pruning = replace(pruning, random=replace(pruning.random, seed=cli.seed))
         spec = replace(spec, pruning=pruning)
+    return _apply_common(spec, cli)
+
+
+def _apply_search(base: SweepSpec, cli: CliOverrides) -> SweepSpec:
+    """A search spec: ``--search``/``--budget``/``--seed`` over the spec file's [search] table (or the defaults)."""
+    if cli.pruning_given:
+        raise SweepError("--search explores the pruning space itself: drop --heads-per-layer, --ratios, "
+                         "--ratio-mode and --samples")
+    if base.search is None and cli.search is None:
+        raise SweepError("--budget applies to a search: add --search nsga2")
+    old = base.search or SearchSpec()
+    budget = cli.budget if cli.budget is not None else old.budget
+    if base.search is None and cli.budget is None:
+        raise SweepError("--search needs --budget N (the number of pruning configurations to evaluate)")
+    search = SearchSpec(algorithm=cli.search or old.algorithm, budget=budget,
+                        seed=cli.seed if cli.seed is not None else old.seed, population=old.population)
+    return replace(base, search=search, pruning=PruningSpace())
+
+
+def _apply_common(spec: SweepSpec, cli: CliOverrides) -> SweepSpec:
+    base = spec
     if cli.accels or cli.grid:
         spec = replace(spec, accel=AccelGrid(
             presets=cli.accels or base.accel.presets,
@@ -238,7 +303,7 @@ def apply_cli(base: SweepSpec, cli: CliOverrides) -> SweepSpec:
         spec = replace(spec, model=cli.model, checkpoint=None)
     if cli.checkpoint is not None:
         spec = replace(spec, checkpoint=cli.checkpoint)
-    for name in ("split", "max_tokens", "finetune_steps", "batch"):
+    for name in ("split", "max_tokens", "finetune_steps", "batch", "align"):
         value = getattr(cli, name)
         if value is not None:
             spec = replace(spec, **{name: value})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ class SweepOutcome:
     resumed: bool
     evaluated_configs: int  # perplexities computed in this run
     costed_accels: int  # accelerators costed in this run
+    hypervolumes: dict[str, dict[str, Any]] | None = None  # per front (hwsim.sweep.hypervolume.front_hypervolumes)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +79,8 @@ class ResolvedSweep:
     accels: tuple[AccelPoint, ...]
     accel_dicts: tuple[dict[str, Any], ...]  # resolved AccelConfig.to_dict() of each point
     checkpoint_sha256: str | None
+    gate_scores: np.ndarray | None = None  # (n_layers, n_heads) of the checkpoint; seeds a search
+    head_choices: np.ndarray | None = None  # --align: the head counts allowed in every layer (None: 0..n_heads)
 
     def inputs(self) -> dict[str, Any]:
         from hwsim import __version__
@@ -102,14 +106,32 @@ def resolve_sweep(spec: SweepSpec) -> ResolvedSweep:
     if spec.finetune_steps and not spec.checkpoint:
         raise SweepError("--finetune-steps needs a checkpoint")
     accels = spec.accel.points()
-    accel_dicts = tuple(with_overrides(load_accel(p.preset), dict(p.overrides)).to_dict() for p in accels)
+    accel_configs = [with_overrides(load_accel(p.preset), dict(p.overrides)) for p in accels]
+    accel_dicts = tuple(a.to_dict() for a in accel_configs)
     model, scores, digest = load_model_inputs(spec.checkpoint, spec.model)
-    configs = expand_pruning(model, spec.pruning, scores)
+    choices = None
+    if spec.align:
+        from hwsim.sweep.folds import aligned_on_all
+
+        choices = aligned_on_all(model, accel_configs, spec.batch)
+    if spec.search is not None:
+        if not spec.checkpoint:
+            raise SweepError("--search needs a checkpoint: it searches for low perplexity (a cost-only sweep "
+                             "has nothing to search for)")
+        spec.search.check(model, choices)
+        # The store starts with the baseline only; the search appends each generation's configurations.
+        configs = PruningConfigs(heads=np.asarray([model.full_heads()], dtype=np.int64), labels=("baseline",))
+    else:
+        configs = expand_pruning(model, spec.pruning, scores)
+        if choices is not None:  # --align: drop every config with a head count that leaves a partly empty fold
+            keep = np.isin(configs.heads, choices).all(axis=1)
+            configs = PruningConfigs(heads=configs.heads[keep],
+                                     labels=tuple(lab for lab, k in zip(configs.labels, keep) if k))
     return ResolvedSweep(spec=spec, model=model, configs=configs, accels=accels, accel_dicts=accel_dicts,
-                         checkpoint_sha256=digest)
+                         checkpoint_sha256=digest, gate_scores=scores, head_choices=choices)
 
 
-def _configs_frame(configs: PruningConfigs) -> pd.DataFrame:
+def configs_frame(configs: PruningConfigs) -> pd.DataFrame:
     frame = pd.DataFrame({
         "config_id": np.arange(len(configs), dtype=np.int64),
         "heads_per_layer": [format_heads(r) for r in configs.heads],
@@ -127,34 +149,70 @@ def _bar(total: int, desc: str, enabled: bool):
                 disable=not enabled, dynamic_ncols=True, leave=False)
 
 
-def _local_perplexity(job: PerplexityJob, chunks, workers: int) -> Iterator[list[dict[str, Any]]]:
+@contextmanager
+def perplexity_runner(request: SweepRequest, job: PerplexityJob, n_configs: int):
+    """A function ``chunks -> iterator of row lists`` that evaluates perplexity chunks on the request's backend.
+
+    The local process pool (or the in-process evaluator) lives as long as the context, so a search that evaluates
+    one generation at a time loads the checkpoint once per worker, not once per generation."""
+    if request.backend is Backend.RAY:
+        from hwsim.sweep import ray_backend
+
+        yield lambda chunks: ray_backend.perplexity_chunks(job, chunks, request.ray_address)
+        return
+    workers = max(1, min(request.workers, n_configs))
     if workers <= 1:
         import torch
 
         threads = torch.get_num_threads()
         torch.set_num_threads(job.torch_threads)
         try:
-            for ids, heads in chunks:
-                yield evaluate_configs(job, ids, heads)
+            yield lambda chunks: (evaluate_configs(job, ids, heads) for ids, heads in chunks)
         finally:
             torch.set_num_threads(threads)
             release_evaluators()
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import ProcessPoolExecutor
 
     # spawn, not fork: torch's thread pools do not survive fork.
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        futures = [pool.submit(evaluate_configs, job, ids, heads) for ids, heads in chunks]
-        for fut in as_completed(futures):
-            yield fut.result()
+        yield lambda chunks: _pool_stream(pool, job, chunks)
     finally:
         # On an error or Ctrl-C, drop the queued chunks instead of finishing them (finished parts are on disk).
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_costs(request: SweepRequest, sweep: ResolvedSweep, store: ResultsStore, done: frozenset[int]) -> int:
+def _pool_stream(pool, job: PerplexityJob, chunks) -> Iterator[list[dict[str, Any]]]:
+    from concurrent.futures import as_completed
+
+    futures = [pool.submit(evaluate_configs, job, ids, heads) for ids, heads in chunks]
+    for fut in as_completed(futures):
+        yield fut.result()
+
+
+def perplexity_job(spec: SweepSpec) -> PerplexityJob:
+    return PerplexityJob(checkpoint=spec.checkpoint, split=spec.split, max_tokens=spec.max_tokens,
+                         finetune_steps=spec.finetune_steps, torch_threads=TORCH_THREADS)
+
+
+def evaluate_into_store(run, store: ResultsStore, ids: list[int], heads: np.ndarray, workers: int,
+                        progress: bool) -> list[dict[str, Any]]:
+    """Evaluate the configs ``ids`` (rows ``heads``) in chunks with ``run``; write one part per finished chunk."""
+    size = max(1, min(MAX_CHUNK, math.ceil(len(ids) / (4 * max(1, workers)))))
+    chunks = [(ids[i:i + size], [tuple(int(h) for h in row) for row in heads[i:i + size]])
+              for i in range(0, len(ids), size)]
+    out: list[dict[str, Any]] = []
+    with _bar(len(ids), "perplexity", progress) as bar:
+        for rows in run(chunks):
+            store.write_perplexity_part(pd.DataFrame(rows))
+            out += rows
+            bar.update(len(rows))
+    return out
+
+
+def run_costs(request: SweepRequest, sweep: ResolvedSweep, store: ResultsStore, done: frozenset[int]) -> int:
     todo = [(aid, p.preset, dict(p.overrides)) for aid, p in enumerate(sweep.accels) if aid not in done]
     if request.backend is Backend.RAY:
         from hwsim.sweep import ray_backend
@@ -180,22 +238,8 @@ def _run_perplexity(request: SweepRequest, sweep: ResolvedSweep, store: ResultsS
     ids = [i for i in range(len(sweep.configs)) if i not in done]
     if not ids:
         return 0
-    workers = max(1, request.workers)
-    size = max(1, min(MAX_CHUNK, math.ceil(len(ids) / (4 * workers))))
-    chunks = [(ids[i:i + size], [tuple(int(h) for h in sweep.configs.heads[j]) for j in ids[i:i + size]])
-              for i in range(0, len(ids), size)]
-    job = PerplexityJob(checkpoint=sweep.spec.checkpoint, split=sweep.spec.split, max_tokens=sweep.spec.max_tokens,
-                        finetune_steps=sweep.spec.finetune_steps, torch_threads=TORCH_THREADS)
-    if request.backend is Backend.RAY:
-        from hwsim.sweep import ray_backend
-
-        stream = ray_backend.perplexity_chunks(job, chunks, request.ray_address)
-    else:
-        stream = _local_perplexity(job, chunks, workers)
-    with _bar(len(ids), "perplexity", request.progress) as bar:
-        for rows in stream:
-            store.write_perplexity_part(pd.DataFrame(rows))
-            bar.update(len(rows))
+    with perplexity_runner(request, perplexity_job(sweep.spec), len(ids)) as run:
+        evaluate_into_store(run, store, ids, sweep.configs.heads[ids], request.workers, request.progress)
     return len(ids)
 
 
@@ -229,14 +273,26 @@ def run_sweep(request: SweepRequest, resolved: ResolvedSweep | None = None) -> S
     if request.workers < 1:
         raise SweepError(f"workers must be >= 1, got {request.workers}")
     sweep = resolved or resolve_sweep(request.spec)
+    if sweep.spec.search is not None:
+        from hwsim.sweep.search_runner import run_search
+
+        return run_search(request, sweep)
     store = ResultsStore(request.out_dir)
-    state = store.open(inputs=sweep.inputs(), spec=sweep.spec.to_dict(), configs=_configs_frame(sweep.configs),
+    state = store.open(inputs=sweep.inputs(), spec=sweep.spec.to_dict(), configs=configs_frame(sweep.configs),
                        accels=[{"name": p.name, **p.to_dict()} for p in sweep.accels],
                        resume=request.resume, force=request.force)
-    costed = _run_costs(request, sweep, store, state.done_accels)
+    costed = run_costs(request, sweep, store, state.done_accels)
     evaluated = _run_perplexity(request, sweep, store, state.done_perplexity)
+    return finish(store, sweep, state.resumed, evaluated, costed)
+
+
+def finish(store: ResultsStore, sweep: ResolvedSweep, resumed: bool, evaluated: int, costed: int) -> SweepOutcome:
+    """Join the parts, mark the fronts, measure their hypervolume and write the results table."""
+    from hwsim.sweep.hypervolume import front_hypervolumes
+
     frame = join_results(store, sweep)
-    store.write_results(frame)
+    volumes = front_hypervolumes(frame, bool(sweep.spec.checkpoint))
+    store.write_results(frame, extra={"hypervolume": volumes, "n_configs": len(sweep.configs)})
     return SweepOutcome(results_path=store.results_path, out_dir=store.root, n_configs=len(sweep.configs),
                         n_accels=len(sweep.accels), n_points=len(frame), has_perplexity=bool(sweep.spec.checkpoint),
-                        resumed=state.resumed, evaluated_configs=evaluated, costed_accels=costed)
+                        resumed=resumed, evaluated_configs=evaluated, costed_accels=costed, hypervolumes=volumes)

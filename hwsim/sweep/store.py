@@ -181,6 +181,14 @@ class ResultsStore:
         index = 1 + max((int(p.stem.split("-")[1]) for p in parts), default=-1)
         atomic_write_frame(self.root / PPL_DIR / f"part-{index:06d}.parquet", frame)
 
+    def replace_configs(self, configs: pd.DataFrame) -> None:
+        """Rewrite the configurations table (a search appends each generation's configurations before evaluating)."""
+        atomic_write_frame(self.root / CONFIGS, configs)
+
+    def cost_part_config_ids(self, accel_id: int) -> frozenset[int]:
+        path = self.root / COST_DIR / f"accel-{accel_id:05d}.parquet"
+        return frozenset(int(i) for i in pd.read_parquet(path, columns=["config_id"])["config_id"])
+
     def write_cost_part(self, accel_id: int, frame: pd.DataFrame) -> None:
         atomic_write_frame(self.root / COST_DIR / f"accel-{accel_id:05d}.parquet", frame)
 
@@ -197,10 +205,11 @@ class ResultsStore:
         parts = [pd.read_parquet(p) for p in sorted((self.root / COST_DIR).glob("accel-*.parquet"))]
         return pd.concat(parts, ignore_index=True)
 
-    def write_results(self, frame: pd.DataFrame) -> None:
+    def write_results(self, frame: pd.DataFrame, extra: dict[str, Any] | None = None) -> None:
         atomic_write_frame(self.results_path, frame)
         atomic_write_frame(self.root / RESULTS_CSV, frame)
         manifest = self.read_manifest() or {}
+        manifest.update(extra or {})
         manifest.update(complete=True, n_points=int(len(frame)),
                         finished_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=2, default=str).encode())
