@@ -204,12 +204,13 @@ def best_mapping(m: int, n: int, k: int, accel: AccelConfig, on: tuple[bool, boo
     cycles = tiles_sum(per_tile["cycles"], m, n, k, tiles["m"], tiles["n"], tiles["k"])
     sram = sum(tiles_sum(per_tile[name], m, n, k, tiles["m"], tiles["n"], tiles["k"])
                for name in ("if_reads", "f_reads", "of_writes"))  # fmt: skip
-    traffic = np.stack([_traffic_bytes(accel, m, n, k, trips, order, on) for order in ORDERS])  # (6, P)
+    n_pairs = len(tiles["m"])
+    traffic = np.stack([np.broadcast_to(_traffic_bytes(accel, m, n, k, trips, order, on), (n_pairs,))
+                        for order in ORDERS])  # fmt: skip  # (6 orders, pairs)
     fa, fb = first_fold_words(accel, tiles["m"], tiles["n"], tiles["k"])
-    first = (0 if on[0] else fa) + (0 if on[1] else fb)
+    first = np.where(on[0], 0, fa) + np.where(on[1], 0, fb)
     prologue = np.ceil(first * accel.input_bytes / accel.dram_bytes_per_cycle)
     compute = cycles + 2 * accel.rows + accel.cols - 3
-    n_pairs = traffic.shape[1]
     order_idx = np.repeat(np.arange(len(ORDERS)), n_pairs)
     pair_idx = np.tile(np.arange(n_pairs), len(ORDERS))
     keys = (pair_idx, order_idx, prologue[pair_idx], sram[pair_idx], compute[pair_idx], traffic.ravel())
