@@ -149,7 +149,7 @@ def test_pruning_never_adds_cost(heads, layer, drop, accel, batch):
     """Removing heads from a layer never adds cycles, latency, bytes, energy, parameters or area (paper recipe)."""
     pruned = list(heads)
     pruned[layer] = max(0, pruned[layer] - drop)
-    res = cost_many(PAPER, np.array([heads, pruned]), accel, batch=batch)
+    res = cost_many(PAPER, np.array([heads, pruned]), accel, batch=batch, per_layer=True)
     for key in MONOTONE:
         assert res[key][1] <= res[key][0], key
     assert np.all(res["layer_energy_pj"][1] <= res["layer_energy_pj"][0])
@@ -182,7 +182,7 @@ def test_vectorised_equals_scalar(accel, spec, batch):
     heads = rng.integers(0, spec.n_heads + 1, size=(6, spec.n_layers))
     heads[0] = spec.n_heads
     heads[1] = 0
-    res = cost_many(spec, heads, accel, batch=batch)
+    res = cost_many(spec, heads, accel, batch=batch, per_layer=True)
     for i, row in enumerate(heads):
         cost = model_cost(build_workload(spec, tuple(row), batch), accel)
         for key in MONOTONE + ("energy_mac_pj", "energy_sram_pj", "energy_dram_pj", "energy_vector_pj"):

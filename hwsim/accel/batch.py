@@ -18,7 +18,6 @@ import numpy as np
 
 from hwsim.accel.config import AccelConfig
 from hwsim.accel.cost import (
-    COUNT_KEYS,
     FLOAT_KEYS,
     finish_totals,
     layer_counts,
@@ -36,18 +35,19 @@ TOTAL_KEYS = (
     "macs", "params", "param_bytes", "cycles", "latency_s", "sram_bytes", "dram_bytes", "energy_pj",
     "energy_mac_pj", "energy_sram_pj", "energy_dram_pj", "energy_vector_pj", "area_mm2",
 )  # fmt: skip
-INT_KEYS = COUNT_KEYS
+# Integer counts the totals need (gathered per configuration); every other count stays in the per-layer table.
+INT_KEYS = ("macs", "params", "param_bytes", "cycles", "sram_bytes", "dram_bytes", "sram_weight_bytes")
 
 
 @functools.lru_cache(maxsize=64)
 def layer_table(spec: ModelSpec, accel: AccelConfig, batch: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """(ints (n_heads + 1, len(COUNT_KEYS)), floats (n_heads + 1, len(FLOAT_KEYS))) of one transformer layer."""
+    """(ints (n_heads + 1, len(INT_KEYS)), floats (n_heads + 1, len(FLOAT_KEYS))) of one transformer layer."""
     ints, floats = [], []
     for h in range(spec.n_heads + 1):
         counts, _ = layer_counts(layer_workload(spec, 0, h, batch), accel, weights_resident=accel.weights_on_chip,
                                  weight_bits=spec.weight_bits)  # fmt: skip
         values = layer_floats(counts, accel)
-        ints.append([counts[key] for key in COUNT_KEYS])
+        ints.append([counts[key] for key in INT_KEYS])
         floats.append([values[key] for key in FLOAT_KEYS])
     return np.array(ints, dtype=np.int64), np.array(floats, dtype=np.float64)
 
@@ -67,46 +67,80 @@ def _output_counts(spec: ModelSpec, accel: AccelConfig, batch: int) -> tuple[dic
     return counts, layer_floats(counts, accel)
 
 
-def cost_many(spec: ModelSpec, heads: np.ndarray, accel: AccelConfig, batch: int = 1) -> dict[str, np.ndarray]:
+def cost_many(
+    spec: ModelSpec, heads: np.ndarray, accel: AccelConfig, batch: int = 1, *, per_layer: bool = False
+) -> dict[str, np.ndarray]:
     """Totals for each row of ``heads`` (n_configs, n_layers): :data:`TOTAL_KEYS` (n_configs,), plus
-    ``fits_on_chip`` and ``weight_sram_bytes`` (n_configs,) and ``layer_latency_s``, ``layer_energy_pj``,
-    ``layer_cycles`` (n_configs, n_layers) for the transformer layers."""
+    ``fits_on_chip`` and ``weight_sram_bytes`` (n_configs,); with ``per_layer`` also ``layer_latency_s``,
+    ``layer_energy_pj``, ``layer_cycles`` (n_configs, n_layers) for the transformer layers."""
     if not isinstance(batch, (int, np.integer)) or batch < 1:
         raise SpecError(f"batch must be a positive integer, got {batch}")
     heads = validate_heads_matrix(spec, heads)
     ints, floats = layer_table(spec, accel, int(batch))
     out_counts, out_floats = _output_counts(spec, accel, int(batch))
-    group, base, n_layers = layer_group(spec.n_heads), spec.n_heads + 1, spec.n_layers
-    tot_i = tot_f = None
-    tables = {}
-    for start in range(0, n_layers, group):
+    summed = _gather_sum(spec, heads, np.concatenate([ints.astype(np.float64), floats], axis=1))
+    n_int = len(INT_KEYS)
+    total = {key: summed[:, i].astype(np.int64) + out_counts[key] for i, key in enumerate(INT_KEYS)}
+    total.update({key: summed[:, n_int + i] + out_floats[key] for i, key in enumerate(FLOAT_KEYS)})
+
+    n_configs = len(heads)
+    if accel.weights_on_chip:
+        weight_sram = total["param_bytes"]
+        w_pj, area_per_byte = _weight_sram_factors(weight_sram, accel.tech_node_nm)
+    else:
+        weight_sram, w_pj, area_per_byte = np.zeros(n_configs, dtype=np.int64), 0.0, 0.0
+    totals = finish_totals(total, accel, weight_sram, w_pj, area_per_byte)
+    result = {key: totals[key] for key in TOTAL_KEYS}
+    result["weight_sram_bytes"] = weight_sram
+    result["fits_on_chip"] = (
+        np.ones(n_configs, dtype=bool) if accel.weights_on_chip else result["param_bytes"] <= accel.filter_sram_bytes
+    )
+    if per_layer:
+        result.update(_per_layer(heads, ints, floats, accel, w_pj))
+    return result
+
+
+def _gather_sum(spec: ModelSpec, heads: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """(n_configs, n_keys): the layers' table rows summed in cost.grouped_sum's order, one gather per group.
+
+    Integer counts travel as float64, which is exact below 2^53 (checked)."""
+    if np.abs(table).max(initial=0) * spec.n_layers >= 2.0**53:
+        raise OverflowError("a per-layer count is too large for exact float64 sums")
+    group, base = layer_group(spec.n_heads), spec.n_heads + 1
+    tables: dict[int, np.ndarray] = {}
+    total = part = None
+    for start in range(0, spec.n_layers, group):
         cols = heads[:, start : start + group]
         index = cols[:, 0]
         for j in range(1, cols.shape[1]):
             index = index * base + cols[:, j]
         if cols.shape[1] not in tables:
-            tables[cols.shape[1]] = (_group_table(ints, cols.shape[1]), _group_table(floats, cols.shape[1]))
-        part_i, part_f = (table[index] for table in tables[cols.shape[1]])
-        tot_i = part_i if tot_i is None else tot_i + part_i
-        tot_f = part_f if tot_f is None else tot_f + part_f
-    total = {key: tot_i[:, i] + out_counts[key] for i, key in enumerate(COUNT_KEYS)}
-    total.update({key: tot_f[:, i] + out_floats[key] for i, key in enumerate(FLOAT_KEYS)})
+            tables[cols.shape[1]] = _group_table(table, cols.shape[1])
+        if total is None:
+            total = np.take(tables[cols.shape[1]], index, axis=0)
+            part = np.empty_like(total)
+        else:
+            np.take(tables[cols.shape[1]], index, axis=0, out=part)
+            total += part  # in place: the same left-to-right adds as cost.grouped_sum
+    return total
 
-    weight_sram = total["param_bytes"] if accel.weights_on_chip else np.zeros(len(heads), dtype=np.int64)
-    node = accel.tech_node_nm
-    w_pj = weight_sram_pj_per_byte(weight_sram, node) if accel.weights_on_chip else 0.0
-    sizes, inverse = np.unique(weight_sram, return_inverse=True)  # one Python call per distinct weight-SRAM size
-    area_per_byte = np.array([weight_sram_area_per_byte(int(b), node) for b in sizes])[inverse.reshape(-1)]
-    totals = finish_totals(total, accel, weight_sram, w_pj, area_per_byte)
-    result = {key: totals[key] for key in TOTAL_KEYS}
-    result["weight_sram_bytes"] = weight_sram
-    result["fits_on_chip"] = (
-        np.ones(len(heads), dtype=bool) if accel.weights_on_chip else result["param_bytes"] <= accel.filter_sram_bytes
-    )
-    result["layer_latency_s"] = floats[:, FLOAT_KEYS.index("latency_s")][heads]
+
+def _weight_sram_factors(weight_sram: np.ndarray, node: float) -> tuple[np.ndarray, np.ndarray]:
+    """Energy and area per byte of each configuration's weight SRAM (one Python call per distinct size)."""
+    sizes, inverse = np.unique(weight_sram, return_inverse=True)
+    pj = np.array([weight_sram_pj_per_byte(int(b), node) for b in sizes])
+    area = np.array([weight_sram_area_per_byte(int(b), node) for b in sizes])
+    index = inverse.reshape(-1)
+    return pj[index], area[index]
+
+
+def _per_layer(heads: np.ndarray, ints: np.ndarray, floats: np.ndarray, accel: AccelConfig, w_pj) -> dict:
+    """Per-layer latency, energy (with the weight-SRAM term, as model_cost's layers) and cycles."""
+    result = {}
+    result["layer_latency_s"] = ints[:, INT_KEYS.index("cycles")][heads] / accel.clock_hz
     energy = floats[:, FLOAT_KEYS.index("energy_pj")][heads]
     if accel.weights_on_chip:
-        energy = energy + ints[:, COUNT_KEYS.index("sram_weight_bytes")][heads] * np.asarray(w_pj)[:, None]
+        energy = energy + ints[:, INT_KEYS.index("sram_weight_bytes")][heads] * np.asarray(w_pj)[:, None]
     result["layer_energy_pj"] = energy
-    result["layer_cycles"] = ints[:, COUNT_KEYS.index("cycles")][heads]
+    result["layer_cycles"] = ints[:, INT_KEYS.index("cycles")][heads]
     return result

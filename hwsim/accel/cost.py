@@ -16,7 +16,7 @@ Area: a layer's ``area_mm2`` is the weight-SRAM area its own parameters need (0 
 layers add up and pruning a layer shrinks its area. The model total adds the fixed chip area: PE array, ifmap,
 filter and ofmap SRAMs and the vector unit (:class:`AreaBreakdown`).
 
-Totals: integer counts add exactly; float totals (latency, energies) add the layers in groups of
+Totals: integer counts add exactly; latency is total cycles / clock; float totals (energies) add the layers in groups of
 :func:`layer_group` consecutive layers (each group left to right, then the groups left to right), the order in
 which ``hwsim.accel.batch`` adds its per-group tables, so both paths agree bit for bit. The weight-SRAM energy,
 which depends on the whole model's weight bytes, is added to the totals once: total weight-SRAM bytes x energy
@@ -26,6 +26,7 @@ per byte.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any, Sequence, Union
 
@@ -42,7 +43,7 @@ Num = Union[int, float, np.ndarray]
 COUNT_KEYS = (
     "macs", "params", "param_bytes", "array_cycles", "stall_cycles", "vector_cycles", "cycles",
     "sram_ifmap_bytes", "sram_filter_bytes", "sram_ofmap_bytes", "sram_vector_bytes", "sram_weight_bytes",
-    "dram_bytes", "dram_weight_bytes", "dram_activation_bytes", "dram_psum_bytes", "spill_bytes",
+    "sram_bytes", "dram_bytes", "dram_weight_bytes", "dram_activation_bytes", "dram_psum_bytes", "spill_bytes",
     *(f"vector_{kind}_elements" for kind in tech.VECTOR_OPS_PER_ELEMENT),
 )  # fmt: skip
 SRAM_KEYS = ("sram_ifmap_bytes", "sram_filter_bytes", "sram_ofmap_bytes", "sram_vector_bytes", "sram_weight_bytes")
@@ -216,6 +217,7 @@ def layer_counts(
     for kind, count in elements.items():
         out["vector_cycles"] += -(-count * tech.vector_ops_per_element(kind) // accel.vector_lanes)
         out[f"vector_{kind}_elements"] = count
+    out["sram_bytes"] = sum(out[k] for k in SRAM_KEYS)
     if accel.vector_overlap:
         out["cycles"] = max(out["array_cycles"], out["vector_cycles"])
     else:
@@ -224,11 +226,11 @@ def layer_counts(
 
 
 # Float results of one layer that do not depend on the rest of the model (the weight-SRAM term is added apart).
-FLOAT_KEYS = ("latency_s", "energy_mac_pj", "energy_sram_pj", "energy_dram_pj", "energy_vector_pj", "energy_pj")
+FLOAT_KEYS = ("energy_mac_pj", "energy_sram_pj", "energy_dram_pj", "energy_vector_pj", "energy_pj")
 
 
 def layer_floats(counts: dict[str, Num], accel: AccelConfig) -> dict[str, Num]:
-    """Latency and energies of a layer from its counts, without the weight-SRAM energy (ints or arrays)."""
+    """Energies of a layer from its counts, without the weight-SRAM energy (ints or arrays)."""
     node = accel.tech_node_nm
     e_mac = counts["macs"] * tech.mac_energy_pj(accel.input_bits, accel.acc_bits, node)
     if_pj = tech.sram_energy_pj_per_byte(accel.ifmap_sram_bytes, node)
@@ -244,7 +246,6 @@ def layer_floats(counts: dict[str, Num], accel: AccelConfig) -> dict[str, Num]:
         per_element = tech.vector_energy_pj_per_element(kind, accel.acc_bits, node)
         e_vec = e_vec + counts[f"vector_{kind}_elements"] * per_element
     return {
-        "latency_s": counts["cycles"] / accel.clock_hz,
         "energy_mac_pj": e_mac,
         "energy_sram_pj": e_sram,
         "energy_dram_pj": e_dram,
@@ -272,15 +273,13 @@ def grouped_sum(values: Sequence[Num], group: int) -> Num:
     return total
 
 
-def weight_sram_pj_per_byte(size_bytes: Num, node: float) -> Num:
-    """Per-byte energy of the weight SRAM (0 when there is none); arrays: one Python call per distinct size."""
-    if np.ndim(size_bytes) == 0:
-        return tech.sram_energy_pj_per_byte(int(size_bytes), node) if size_bytes > 0 else 0.0
-    sizes, index = np.unique(size_bytes, return_inverse=True)
-    values = np.array([tech.sram_energy_pj_per_byte(int(s), node) if s > 0 else 0.0 for s in sizes])
-    return values[index.reshape(-1)].reshape(np.shape(size_bytes))
+@functools.lru_cache(maxsize=1 << 16)
+def weight_sram_pj_per_byte(size_bytes: int, node: float) -> float:
+    """Per-byte energy of the weight SRAM (0 when there is none); memoised: a sweep asks for the same sizes."""
+    return tech.sram_energy_pj_per_byte(int(size_bytes), node) if size_bytes > 0 else 0.0
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def weight_sram_area_per_byte(weight_sram_bytes: int, node: float) -> float:
     return tech.sram_area_mm2(weight_sram_bytes, node) / weight_sram_bytes if weight_sram_bytes > 0 else 0.0
 
@@ -304,7 +303,8 @@ def fixed_area_mm2(accel: AccelConfig) -> float:
     )  # fmt: skip
 
 
-def _layer_cost(name: str, heads: int, counts: dict, floats: dict, w_pj: float, area_per_byte: float) -> LayerCost:
+def _layer_cost(name: str, heads: int, counts: dict, floats: dict, w_pj: float, area_per_byte: float,
+                clock_hz: float) -> LayerCost:  # fmt: skip
     """A LayerCost from counts and config-independent floats, adding this layer's weight-SRAM energy."""
     floats = dict(floats)
     if w_pj:
@@ -314,9 +314,12 @@ def _layer_cost(name: str, heads: int, counts: dict, floats: dict, w_pj: float, 
     keys = [f.name for f in dataclasses.fields(LayerCost)]
     values = {key: counts[key] for key in keys if key in counts}
     values.update(floats)
-    values["sram_bytes"] = sum(counts[k] for k in SRAM_KEYS)
+    values["latency_s"] = counts["cycles"] / clock_hz
     values["area_mm2"] = counts["param_bytes"] * area_per_byte
     return LayerCost(name=name, heads=heads, **values)
+
+
+_LAYER_FIELDS = {f.name for f in dataclasses.fields(LayerCost)} - {"name", "heads"}
 
 
 # ---- the scalar path ------------------------------------------------------------------------------------------
@@ -335,7 +338,8 @@ def model_cost(workload: Workload, accel: AccelConfig) -> ModelCost:
     w_pj = weight_sram_pj_per_byte(weight_sram, accel.tech_node_nm) if accel.weights_on_chip else 0.0
     per_byte = weight_sram_area_per_byte(weight_sram, accel.tech_node_nm)
     layers = tuple(
-        _layer_cost(layer.name, layer.heads, c, f, w_pj, per_byte if layer is not workload.output else 0.0)
+        _layer_cost(layer.name, layer.heads, c, f, w_pj, per_byte if layer is not workload.output else 0.0,
+                    accel.clock_hz)
         for layer, c, f in zip(workload.all_layers, counts, floats)
     )
     total = model_totals(counts, floats, n, workload.spec.n_heads, accel, weight_sram, w_pj, per_byte)
@@ -345,7 +349,8 @@ def model_cost(workload: Workload, accel: AccelConfig) -> ModelCost:
     fits = True if accel.weights_on_chip else total["param_bytes"] <= accel.filter_sram_bytes
     return ModelCost(
         accel=accel, heads_per_layer=workload.heads_per_layer, batch=workload.batch, layers=layers,
-        total=LayerCost(name="total", heads=sum(layer.heads for layer in layers), **total),
+        total=LayerCost(name="total", heads=sum(layer.heads for layer in layers),
+                        **{key: value for key, value in total.items() if key in _LAYER_FIELDS}),
         embedding_params=workload.embedding_params, weight_sram_bytes=weight_sram, fits_on_chip=fits, area=area,
         ops=tuple(tuple(ops) for _, ops in results),
     )  # fmt: skip
@@ -364,12 +369,11 @@ def model_totals(counts: list[dict], floats: list[dict], n_layers: int, n_heads:
 
 
 def finish_totals(total: dict, accel: AccelConfig, weight_sram: Num, w_pj: Num, area_per_byte: Num) -> dict:
-    """Weight-SRAM energy, SRAM bytes and chip area on summed counts (same operations for ints and arrays)."""
+    """Latency, weight-SRAM energy and chip area on summed counts (same operations for ints and arrays)."""
+    total["latency_s"] = total["cycles"] / accel.clock_hz  # layers run one after another
     if accel.weights_on_chip:
         e_w = total["sram_weight_bytes"] * w_pj
         total["energy_sram_pj"] = total["energy_sram_pj"] + e_w
         total["energy_pj"] = total["energy_pj"] + e_w
-    total["sram_bytes"] = sum(total[k] for k in SRAM_KEYS)
     total["area_mm2"] = fixed_area_mm2(accel) + total["param_bytes"] * area_per_byte
-    fields = {f.name for f in dataclasses.fields(LayerCost)} - {"name", "heads"}
-    return {key: value for key, value in total.items() if key in fields}
+    return total
