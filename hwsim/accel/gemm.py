@@ -258,6 +258,17 @@ def _finish_counts(m, n, accel: AccelConfig, a_on, b_on, c_on, c: dict) -> dict:
     return c
 
 
+def gemm_report(m: int, n: int, k: int, accel: AccelConfig, repeat: int = 1) -> dict:
+    """``hwsim gemm``'s output: the shape, the array, every count, latency and (physical mode) the mapping."""
+    cost = gemm_cost(m, n, k, accel, repeat).to_dict()
+    result = {"m": m, "n": n, "k": k, "repeat": repeat, "accel": accel.name, "rows": accel.rows, "cols": accel.cols,
+              "dataflow": accel.dataflow.value, "mode": accel.mode.value, **cost}  # fmt: skip
+    result["latency_s"] = result["total_cycles"] / accel.clock_hz
+    physical = accel.mode is CostMode.PHYSICAL and min(m, n, k, repeat) > 0
+    result["mapping"] = best_mapping(m, n, k, accel).to_dict() if physical else None
+    return result
+
+
 def _py(x):
     """0-d numpy values -> Python int/float; arrays pass through."""
     if isinstance(x, np.ndarray) and x.ndim == 0:
