@@ -39,10 +39,9 @@ def _port(name: str, kind: str, bits: int, allocation: list[str]) -> dict:
 
 
 def _buffer(size_bits: int, operand: str, bits: int) -> dict:
-    if operand == "O":
-        ports = [_port("r_port_1", "read", bits, ["O, tl", "O, th"]), _port("w_port_1", "write", bits, ["O, fh", "O, fl"])]
-    else:
-        ports = [_port("r_port_1", "read", bits, [f"{operand}, tl"]), _port("w_port_1", "write", bits, [f"{operand}, fh"])]
+    reads, writes = (["O, tl", "O, th"], ["O, fh", "O, fl"]) if operand == "O" else ([f"{operand}, tl"],
+                                                                                       [f"{operand}, fh"])
+    ports = [_port("r_port_1", "read", bits, reads), _port("w_port_1", "write", bits, writes)]
     return {"size": size_bits, "r_cost": 1, "w_cost": 1, "area": 0, "latency": 1, "operands": [operand],
             "ports": ports, "served_dimensions": ["D1", "D2"]}  # fmt: skip
 

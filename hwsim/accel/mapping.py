@@ -14,9 +14,10 @@ The rule (issue 8; /work/shared/reference/mapping.md):
 Ties in DRAM bytes go to fewer compute cycles, then to fewer array SRAM accesses (larger tiles re-preload less),
 then to a shorter prologue (first-fold operand bytes), then to the first loop order in :data:`ORDERS`.
 Tiles are balanced: a dimension D cut into t trips uses tiles of ceil(D / t) (the last one smaller), so only
-trip counts are searched: the distinct values of ceil(D / T), about 2 sqrt(D) per dimension (mapping.md). Traffic never grows with a tile, so for
-each pair of the two dimensions with fewer candidates the third takes the fewest trips its buffers allow: the
-search is one numpy pass over those pairs and the six orders, memoised per (shape, accelerator, on-chip operands).
+trip counts are searched: the distinct values of ceil(D / T), about 2 sqrt(D) per dimension (mapping.md).
+Traffic never grows with a tile, so for each pair of candidates of the two dimensions with fewer candidates, the
+third dimension takes the fewest trips its buffers allow: the search is one numpy pass over those pairs and the
+six orders, memoised per (shape, accelerator, on-chip operands).
 
 Inside a tile the array runs the dataflow's fold schedule (``hwsim.accel.gemm``): folds = ceil(Sr/R) ceil(Sc/C)
 of max(T, R) cycles each (consecutive folds and tiles overlap), plus one pipeline fill and drain of 2R + C - 3.
