@@ -23,8 +23,13 @@ d x d, head logits d x (c0 + n_tail), and for every tail cluster a projection d 
 evaluated for every token (full distribution, as perplexity evaluation needs). Embedding lookups are not GEMMs; the
 adaptive *input* projections are data-dependent (tokens per cluster) and are left out of the MAC count.
 
-Every function that builds shapes takes ``heads`` as an int or an int numpy array, so the vectorised cost path
-(many heads vectors at once) uses the same formulas as the scalar path.
+Each layer also lists its operators in execution order (``sequence``), the activation tensors they read and write
+(names and sizes, for the residency pass of ``hwsim.accel.residency``), and its per-head attention as one
+:class:`AttentionCore` (the five per-head GEMMs and the softmax are ``fusable``: an accelerator with
+``fuse_attention`` runs the core as one kernel instead, ``hwsim.accel.fusion``).
+
+The shape functions take ``heads`` as an int (or an int numpy array); the vectorised cost path builds one layer
+workload per head count with the same functions (``hwsim.accel.batch``).
 """
 
 from __future__ import annotations
