@@ -142,37 +142,22 @@ def gemm_cost(
     util_stalls = _where(live, macs / (np.maximum(total, 1) * rows * cols), 0.0)
     map_eff = _where(live, c["used"] / (c["folds"] * rows * cols), 0.0)
     mn = m * n
+    per_instance = dict(
+        macs=macs, compute_cycles=compute, stall_cycles=total - compute, total_cycles=total,
+        sram_ifmap_reads=c["sram_if"], sram_filter_reads=c["sram_f"], sram_ofmap_writes=c["of_writes"],
+        sram_ofmap_reads=c["of_reads"], dram_ifmap_reads=c["dram_if"], dram_filter_reads=c["dram_f"],
+        dram_ofmap_writes=c["dram_of_w"], onchip_filter_reads=c["onchip_f"], sram_ifmap_bytes=c["sram_if_bytes"],
+        sram_filter_bytes=c["sram_f_bytes"], sram_ofmap_bytes=c["sram_of_bytes"], dram_bytes=c["dram_bytes"],
+        dram_psum_reads=c["psum_reads"], dram_ifmap_bytes=c["dram_if"] * ib, dram_filter_bytes=c["dram_f"] * ib,
+        dram_ofmap_bytes=c["dram_bytes"] - (c["dram_if"] + c["dram_f"]) * ib,
+        psum_spill_bytes=(c["psum_words"] + c["psum_reads"]) * ab, onchip_ifmap_reads=c["onchip_if"],
+        onchip_ofmap_writes=_where(c_on, mn, 0),
+    )  # fmt: skip
     return GemmCost(
-        macs=_py(macs * r),
-        row_folds=_py(c["row_folds"] * live),
-        col_folds=_py(c["col_folds"] * live),
-        folds=_py(c["folds"] * live),
-        compute_cycles=_py(compute * r),
-        stall_cycles=_py((total - compute) * r),
-        total_cycles=_py(total * r),
-        sram_ifmap_reads=_py(c["sram_if"] * r),
-        sram_filter_reads=_py(c["sram_f"] * r),
-        sram_ofmap_writes=_py(c["of_writes"] * r),
-        sram_ofmap_reads=_py(c["of_reads"] * r),
-        dram_ifmap_reads=_py(c["dram_if"] * r),
-        dram_filter_reads=_py(c["dram_f"] * r),
-        dram_ofmap_writes=_py(c["dram_of_w"] * r),
-        onchip_filter_reads=_py(c["onchip_f"] * r),
-        sram_ifmap_bytes=_py(c["sram_if_bytes"] * r),
-        sram_filter_bytes=_py(c["sram_f_bytes"] * r),
-        sram_ofmap_bytes=_py(c["sram_of_bytes"] * r),
-        dram_bytes=_py(c["dram_bytes"] * r),
-        mapping_efficiency=_py(map_eff),
-        utilization=_py(util),
-        utilization_with_stalls=_py(util_stalls),
-        dram_psum_reads=_py(c["psum_reads"] * r),
-        dram_ifmap_bytes=_py(c["dram_if"] * ib * r),
-        dram_filter_bytes=_py(c["dram_f"] * ib * r),
-        dram_ofmap_bytes=_py((c["dram_bytes"] - (c["dram_if"] + c["dram_f"]) * ib) * r),
-        psum_spill_bytes=_py((c["psum_words"] * ab + c["psum_reads"] * ab) * r),
-        onchip_ifmap_reads=_py(c["onchip_if"] * r),
-        onchip_ofmap_writes=_py(_where(c_on, mn, 0) * r),
-    )
+        **{key: _py(value * r) for key, value in per_instance.items()},
+        row_folds=_py(c["row_folds"] * live), col_folds=_py(c["col_folds"] * live), folds=_py(c["folds"] * live),
+        mapping_efficiency=_py(map_eff), utilization=_py(util), utilization_with_stalls=_py(util_stalls),
+    )  # fmt: skip
 
 
 def _scalesim_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on) -> dict:
