@@ -35,6 +35,7 @@ Its SRAM fills and drains are still counted; only its DRAM traffic (and its shar
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Union
 
@@ -100,11 +101,24 @@ def cycles_per_fold(dataflow: Dataflow, rows: int, cols: int, t: IntLike) -> Int
     return 2 * rows + cols + t - 2
 
 
+def _scalar(x) -> bool:
+    """A Python or numpy scalar (or 0-d array): the one-GEMM path."""
+    return not (isinstance(x, np.ndarray) and x.ndim > 0)
+
+
 def _where(cond, a, b):
-    """np.where, with a plain branch for a scalar condition (the scalar path runs ~2x faster without 0-d arrays)."""
-    if np.ndim(cond) == 0:
+    """np.where, with a plain branch for a scalar condition (scalars stay Python numbers: several times faster)."""
+    if _scalar(cond):
         return a if cond else b
     return np.where(cond, a, b)
+
+
+def _maximum(a, b):
+    return max(a, b) if _scalar(a) and _scalar(b) else np.maximum(a, b)
+
+
+def _ceil_int(x):
+    return math.ceil(x) if _scalar(x) else np.ceil(x).astype(np.int64)
 
 
 def _ceil_div(a, b):
@@ -116,11 +130,18 @@ def gemm_cost(
     a_on_chip=False, b_on_chip=False, c_on_chip=False,
 ) -> GemmCost:  # fmt: skip
     """Cost of ``repeat`` instances of an m x k by k x n GEMM on ``accel`` (see module docstring)."""
-    m, n, k, repeat = (np.asarray(x, dtype=np.int64) for x in (m, n, k, repeat))
-    a_on, b_on, c_on = (np.asarray(x, dtype=bool) for x in (a_on_chip, b_on_chip, c_on_chip))
-    live = (m > 0) & (n > 0) & (k > 0) & (repeat > 0)
-    # Dead entries are computed on 1 x 1 x 1 and masked to 0 at the end (no -1 cycles, no division by zero).
-    m, n, k = (np.where(live, x, 1) for x in (m, n, k))
+    if all(_scalar(x) for x in (m, n, k, repeat, a_on_chip, b_on_chip, c_on_chip)):
+        # one GEMM: Python ints and bools, the same formulas without numpy's per-operation overhead
+        m, n, k, repeat = (int(x) for x in (m, n, k, repeat))
+        a_on, b_on, c_on = (bool(x) for x in (a_on_chip, b_on_chip, c_on_chip))
+        live = m > 0 and n > 0 and k > 0 and repeat > 0
+        m, n, k = (m, n, k) if live else (1, 1, 1)
+    else:
+        m, n, k, repeat = (np.asarray(x, dtype=np.int64) for x in (m, n, k, repeat))
+        a_on, b_on, c_on = (np.asarray(x, dtype=bool) for x in (a_on_chip, b_on_chip, c_on_chip))
+        live = (m > 0) & (n > 0) & (k > 0) & (repeat > 0)
+        # Dead entries are computed on 1 x 1 x 1 and masked to 0 at the end (no -1 cycles, no division by zero).
+        m, n, k = (np.where(live, x, 1) for x in (m, n, k))
     if accel.mode is CostMode.SCALESIM:
         c = _scalesim_counts(m, n, k, accel, a_on, b_on, c_on)
     else:
@@ -130,16 +151,16 @@ def gemm_cost(
     # Double-buffered bandwidth model: the first fold's operand tiles must arrive before the array starts.
     bpc = accel.dram_bytes_per_cycle
     first = _where(a_on, 0, c["first_a"]) + _where(b_on, 0, c["first_b"])
-    prologue = np.ceil(first * ib / bpc).astype(np.int64)
-    dram_cycles = np.ceil(c["dram_bytes"] / bpc).astype(np.int64)
+    prologue = _ceil_int(first * ib / bpc)
+    dram_cycles = _ceil_int(c["dram_bytes"] / bpc)
     compute = c["compute"]
-    total = np.maximum(compute, dram_cycles) + prologue
+    total = _maximum(compute, dram_cycles) + prologue
 
     macs = m * n * k
     r = _where(live, repeat, 0)
     # max(., 1): SCALE-Sim counts 0 cycles for a 1x1x1 GEMM on a 1x1 OS array (fold of 1 cycle, minus 1).
-    util = _where(live, macs / (np.maximum(compute, 1) * rows * cols), 0.0)
-    util_stalls = _where(live, macs / (np.maximum(total, 1) * rows * cols), 0.0)
+    util = _where(live, macs / (_maximum(compute, 1) * rows * cols), 0.0)
+    util_stalls = _where(live, macs / (_maximum(total, 1) * rows * cols), 0.0)
     map_eff = _where(live, c["used"] / (c["folds"] * rows * cols), 0.0)
     mn = m * n
     per_instance = dict(
@@ -178,7 +199,7 @@ def _scalesim_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on) -> dict:
     else:
         sram_if, sram_f = m * k, k * n * col_folds
         of_writes = m * n * row_folds
-    of_reads = np.zeros_like(m)
+    of_reads = 0 * m
     # DRAM traffic: reuse when an operand fits in the active half of its double-buffered SRAM.
     if df is Dataflow.IS:
         dram_if = m * k
@@ -186,7 +207,8 @@ def _scalesim_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on) -> dict:
     else:
         dram_if = _where(m * k <= half_if, m * k, m * k * col_folds)
         if df is Dataflow.OS:  # a K x C filter column tile is reused across the inner M tiles only if it fits
-            dram_f = _where(k * np.minimum(n, cols) <= half_f, k * n, k * n * row_folds)
+            dram_f = _where(k * min(n, cols) <= half_f if _scalar(n) else k * np.minimum(n, cols) <= half_f,
+                            k * n, k * n * row_folds)  # fmt: skip
         else:
             dram_f = k * n
     # Outputs leave once; SCALE-Sim also sends every ws/is K-fold partial sum to DRAM (never read back).
@@ -198,7 +220,7 @@ def _scalesim_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on) -> dict:
         m, n, accel, a_on, b_on, c_on, dict(
             row_folds=row_folds, col_folds=col_folds, folds=folds, compute=compute, used=sr * sc,
             sram_if=sram_if, sram_f=sram_f, of_writes=of_writes, of_reads=of_reads, fill_if=dram_if, fill_f=dram_f,
-            dram_of_w=dram_of_w, psum_words=psum_words, psum_reads=np.zeros_like(m),
+            dram_of_w=dram_of_w, psum_words=psum_words, psum_reads=0 * m,
             sram_of_bytes=(of_writes + of_reads + psum_words) * ab + m * n * ib, first_a=first_a, first_b=first_b,
         ),
     )  # fmt: skip
@@ -206,6 +228,9 @@ def _scalesim_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on) -> dict:
 
 def _physical_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on) -> dict:
     """Per-instance counts in physical mode from the searched mapping (one search per distinct shape)."""
+    if _scalar(m) and _scalar(n) and _scalar(k) and _scalar(a_on):
+        mp = best_mapping(m, n, k, accel, (bool(a_on), bool(b_on), bool(c_on)))
+        return _mapping_counts(m, n, k, accel, a_on, b_on, c_on, lambda name: getattr(mp, name))
     shape = np.broadcast_shapes(m.shape, n.shape, k.shape, a_on.shape, b_on.shape, c_on.shape)
     flat = [np.broadcast_to(x, shape).ravel() for x in (m, n, k, a_on, b_on, c_on)]
     keys = np.stack([x.astype(np.int64) for x in flat], axis=1)
@@ -216,6 +241,11 @@ def _physical_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on) -> dict:
         values = np.array([getattr(mp, name) for mp in maps], dtype=np.int64)
         return values[index.reshape(-1)].reshape(shape)
 
+    return _mapping_counts(m, n, k, accel, a_on, b_on, c_on, field)
+
+
+def _mapping_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on, field) -> dict:
+    """Counts from the mapping fields (``field(name)``: an int or an array over the GEMMs)."""
     df, rows, cols = accel.dataflow, accel.rows, accel.cols
     sr, sc, _ = mapping(df, m, n, k)
     ib, ab = accel.input_bytes, accel.acc_bytes
@@ -223,7 +253,7 @@ def _physical_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on) -> dict:
     mn = m * n
     return _finish_counts(
         m, n, accel, a_on, b_on, c_on, dict(
-            row_folds=_ceil_div(sr, rows) + 0 * of_w, col_folds=_ceil_div(sc, cols) + 0 * of_w,
+            row_folds=_ceil_div(sr, rows) + 0 * of_w, col_folds=_ceil_div(sc, cols) + 0 * of_w,  # full shape
             folds=field("folds"), compute=field("compute_cycles"), used=field("used_pe_folds"),
             sram_if=field("sram_ifmap_reads"), sram_f=field("sram_filter_reads"), of_writes=of_w, of_reads=of_r,
             fill_if=field("fill_a_words"), fill_f=field("fill_b_words"), dram_of_w=mn + psum, psum_words=psum,
