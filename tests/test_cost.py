@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from hwsim.accel.batch import cost_many
 from hwsim.accel.config import PRESETS, AccelConfig, with_overrides
 from hwsim.accel.cost import layer_counts, layer_floats, model_cost
-from hwsim.accel.gemm import gemm_cost
 from hwsim.spec import Family, ModelSpec, load_spec
 from hwsim.workload import Gemm, LayerWorkload, VectorOp, build_workload
 

@@ -51,7 +51,7 @@ def _runs(op, fuse: bool) -> bool:
     return True
 
 
-def gemm_op(g: Gemm, accel: AccelConfig, resident: frozenset[str], weights_resident: bool) -> "dict[str, Any]":
+def gemm_op(g: Gemm, accel: AccelConfig, resident: frozenset[str], weights_resident: bool) -> dict[str, Any]:
     """Counts (OP_KEYS) of one GEMM, plus its on-chip operands and mapping."""
     a_on = g.a_tensor in resident
     b_on = weights_resident if g.b_is_weight else g.b_tensor in resident
