@@ -23,8 +23,13 @@ d x d, head logits d x (c0 + n_tail), and for every tail cluster a projection d 
 evaluated for every token (full distribution, as perplexity evaluation needs). Embedding lookups are not GEMMs; the
 adaptive *input* projections are data-dependent (tokens per cluster) and are left out of the MAC count.
 
-Every function that builds shapes takes ``heads`` as an int or an int numpy array, so the vectorised cost path
-(many heads vectors at once) uses the same formulas as the scalar path.
+Each layer also lists its operators in execution order (``sequence``), the activation tensors they read and write
+(names and sizes, for the residency pass of ``hwsim.accel.residency``), and its per-head attention as one
+:class:`AttentionCore` (the five per-head GEMMs and the softmax are ``fusable``: an accelerator with
+``fuse_attention`` runs the core as one kernel instead, ``hwsim.accel.fusion``).
+
+The shape functions take ``heads`` as an int (or an int numpy array); the vectorised cost path builds one layer
+workload per head count with the same functions (``hwsim.accel.batch``).
 """
 
 from __future__ import annotations
@@ -54,6 +59,12 @@ class Gemm:
     k: IntLike
     repeat: IntLike = 1
     b_is_weight: bool = False
+    # Activation tensors the operands are (names local to the layer; "" for a parameter): the residency pass
+    # (hwsim.accel.residency) decides which stay on chip. ``fusable``: part of the per-head attention core.
+    a_tensor: str = ""
+    b_tensor: str = ""
+    c_tensor: str = ""
+    fusable: bool = False
 
     @property
     def macs(self) -> IntLike:
@@ -67,6 +78,24 @@ class VectorOp:
     name: str
     kind: str
     elements: IntLike
+    reads: tuple[str, ...] = ()  # activation tensors read and written (for the residency pass)
+    writes: tuple[str, ...] = ()
+    fusable: bool = False  # the attention softmax: runs inside the fused kernel when attention is fused
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttentionCore:
+    """One layer's per-head attention, ``repeat`` = B*h instances: scores of ``t`` queries against ``length``
+    keys with relative positions and ``n_persistent`` persistent keys, one softmax, values. The separate GEMMs
+    (``fusable``) and this description cost the same MACs; an accelerator with ``fuse_attention`` runs this one
+    kernel instead (hwsim.accel.fusion). Reads the q, k, r, v tensors; writes attn."""
+
+    name: str
+    t: int
+    length: int
+    n_persistent: int
+    d_head: int
+    repeat: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +107,13 @@ class LayerWorkload:
     gemms: tuple[Gemm, ...]
     vector_ops: tuple[VectorOp, ...]
     params: int  # non-embedding weights held by this layer
+    attention: AttentionCore | None = None
+    # Execution order of the layer's GEMMs, vector ops and attention core, and its activation tensors
+    # (name, elements): ``inputs`` arrive from the previous layer, ``outputs`` leave for the next one.
+    sequence: tuple = ()
+    tensors: tuple[tuple[str, int], ...] = ()
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
 
     @property
     def macs(self) -> int:
@@ -165,19 +201,24 @@ def attention_gemms(spec: ModelSpec, heads: IntLike, batch: int = 1) -> tuple[Ge
     width = heads * dh
     per_head = batch * heads
     gemms = [
-        Gemm(name="q_proj", m=batch * t, n=width, k=d, b_is_weight=True),
-        Gemm(name="k_proj", m=batch * length, n=width, k=d, b_is_weight=True),
-        Gemm(name="v_proj", m=batch * length, n=width, k=d, b_is_weight=True),
-        Gemm(name="r_proj", m=length, n=width, k=d, b_is_weight=True),
-        Gemm(name="content_scores", m=t, n=length, k=dh, repeat=per_head),
-        Gemm(name="position_scores", m=t, n=length, k=dh, repeat=per_head),
-    ]
+        Gemm(name="q_proj", m=batch * t, n=width, k=d, b_is_weight=True, a_tensor="x_ln", c_tensor="q"),
+        Gemm(name="k_proj", m=batch * length, n=width, k=d, b_is_weight=True, a_tensor="x_ln", c_tensor="k"),
+        Gemm(name="v_proj", m=batch * length, n=width, k=d, b_is_weight=True, a_tensor="x_ln", c_tensor="v"),
+        Gemm(name="r_proj", m=length, n=width, k=d, b_is_weight=True, c_tensor="r"),  # A: the position table
+        Gemm(name="content_scores", m=t, n=length, k=dh, repeat=per_head, a_tensor="q", b_tensor="k",
+             c_tensor="s_content", fusable=True),
+        Gemm(name="position_scores", m=t, n=length, k=dh, repeat=per_head, a_tensor="q", b_tensor="r",
+             c_tensor="s_position", fusable=True),
+    ]  # fmt: skip
     if n > 0:
-        gemms.append(Gemm(name="persistent_scores", m=t, n=n, k=dh, repeat=per_head, b_is_weight=True))
-    gemms.append(Gemm(name="attn_values", m=t, n=dh, k=length, repeat=per_head))
+        gemms.append(Gemm(name="persistent_scores", m=t, n=n, k=dh, repeat=per_head, b_is_weight=True,
+                          a_tensor="q", c_tensor="s_persistent", fusable=True))  # fmt: skip
+    gemms.append(Gemm(name="attn_values", m=t, n=dh, k=length, repeat=per_head, a_tensor="probs", b_tensor="v",
+                      c_tensor="attn", fusable=True))  # fmt: skip
     if n > 0:
-        gemms.append(Gemm(name="persistent_values", m=t, n=dh, k=n, repeat=per_head, b_is_weight=True))
-    gemms.append(Gemm(name="out_proj", m=batch * t, n=d, k=width, b_is_weight=True))
+        gemms.append(Gemm(name="persistent_values", m=t, n=dh, k=n, repeat=per_head, b_is_weight=True,
+                          a_tensor="probs", c_tensor="attn", fusable=True))  # fmt: skip
+    gemms.append(Gemm(name="out_proj", m=batch * t, n=d, k=width, b_is_weight=True, a_tensor="attn", c_tensor="y"))
     return tuple(gemms)
 
 
@@ -187,10 +228,33 @@ def attention_vector_ops(spec: ModelSpec, heads: IntLike, batch: int = 1) -> tup
     ln = np.where(on, batch * length * d, 0)
     softmax = batch * heads * t * (length + spec.n_persistent)
     return (
-        VectorOp(name="attn_layernorm", kind="layernorm", elements=_maybe_int(ln)),
-        VectorOp(name="attn_softmax", kind="softmax", elements=_maybe_int(softmax)),
-        VectorOp(name="attn_residual", kind="residual_add", elements=batch * t * d),
-    )
+        VectorOp(name="attn_layernorm", kind="layernorm", elements=_maybe_int(ln), reads=("x",), writes=("x_ln",)),
+        VectorOp(name="attn_softmax", kind="softmax", elements=_maybe_int(softmax), fusable=True,
+                 reads=("s_content", "s_position", "s_persistent"), writes=("probs",)),
+        VectorOp(name="attn_residual", kind="residual_add", elements=batch * t * d, reads=("x", "y"), writes=("y",)),
+    )  # fmt: skip
+
+
+def attention_core(spec: ModelSpec, heads: int, batch: int = 1) -> AttentionCore:
+    """The per-head attention of one layer as one fusable kernel (same shapes as the fusable GEMMs)."""
+    return AttentionCore(name="attention", t=spec.segment_len, length=spec.context_len,
+                         n_persistent=spec.n_persistent, d_head=spec.d_head, repeat=batch * heads)  # fmt: skip
+
+
+def layer_tensors(spec: ModelSpec, heads: int, batch: int = 1) -> tuple[tuple[str, int], ...]:
+    """Activation tensors of one transformer layer (elements): layer input x = [memory; segment] states."""
+    d, dh, t, length, n = spec.d_model, spec.d_head, spec.segment_len, spec.context_len, spec.n_persistent
+    width, per_head = heads * dh, batch * heads
+    sizes = {
+        "x": batch * length * d, "x_ln": batch * length * d, "q": batch * t * width, "k": batch * length * width,
+        "v": batch * length * width, "r": length * width, "s_content": per_head * t * length,
+        "s_position": per_head * t * length, "s_persistent": per_head * t * n, "probs": per_head * t * (length + n),
+        "attn": batch * t * width, "y": batch * t * d,
+    }  # fmt: skip
+    if spec.family is Family.TRANSFORMER_XL:
+        m, f = batch * t, spec.d_ff
+        sizes.update({"y_ln": m * d, "ff": m * f, "ff_out": m * d, "out": m * d})
+    return tuple(sizes.items())
 
 
 def ff_gemms(spec: ModelSpec, batch: int = 1) -> tuple[Gemm, ...]:
@@ -198,8 +262,8 @@ def ff_gemms(spec: ModelSpec, batch: int = 1) -> tuple[Gemm, ...]:
         return ()
     m = batch * spec.segment_len
     return (
-        Gemm(name="ff1", m=m, n=spec.d_ff, k=spec.d_model, b_is_weight=True),
-        Gemm(name="ff2", m=m, n=spec.d_model, k=spec.d_ff, b_is_weight=True),
+        Gemm(name="ff1", m=m, n=spec.d_ff, k=spec.d_model, b_is_weight=True, a_tensor="y_ln", c_tensor="ff"),
+        Gemm(name="ff2", m=m, n=spec.d_model, k=spec.d_ff, b_is_weight=True, a_tensor="ff", c_tensor="ff_out"),
     )
 
 
@@ -208,46 +272,83 @@ def ff_vector_ops(spec: ModelSpec, batch: int = 1) -> tuple[VectorOp, ...]:
         return ()
     m = batch * spec.segment_len
     return (
-        VectorOp(name="ff_layernorm", kind="layernorm", elements=m * spec.d_model),
-        VectorOp(name="ff_relu", kind="relu", elements=m * spec.d_ff),
-        VectorOp(name="ff_residual", kind="residual_add", elements=m * spec.d_model),
-    )
+        VectorOp(name="ff_layernorm", kind="layernorm", elements=m * spec.d_model, reads=("y",), writes=("y_ln",)),
+        VectorOp(name="ff_relu", kind="relu", elements=m * spec.d_ff, reads=("ff",), writes=("ff",)),
+        VectorOp(name="ff_residual", kind="residual_add", elements=m * spec.d_model, reads=("y", "ff_out"),
+                 writes=("out",)),
+    )  # fmt: skip
 
 
 def output_gemms(spec: ModelSpec, batch: int = 1) -> tuple[Gemm, ...]:
     m, d = batch * spec.segment_len, spec.d_model
     if not spec.adaptive_cutoffs:
-        return (Gemm(name="logits", m=m, n=spec.vocab_size, k=d, b_is_weight=True),)
+        return (Gemm(name="logits", m=m, n=spec.vocab_size, k=d, b_is_weight=True, a_tensor="x", c_tensor="logits"),)
     clusters = spec.adaptive_clusters
     head_start, head_end, _ = clusters[0]
     gemms = [
-        Gemm(name="head_proj", m=m, n=d, k=d, b_is_weight=True),
-        Gemm(name="head_logits", m=m, n=head_end - head_start + len(clusters) - 1, k=d, b_is_weight=True),
-    ]
+        Gemm(name="head_proj", m=m, n=d, k=d, b_is_weight=True, a_tensor="x", c_tensor="head_h"),
+        Gemm(name="head_logits", m=m, n=head_end - head_start + len(clusters) - 1, k=d, b_is_weight=True,
+             a_tensor="head_h", c_tensor="logits0"),
+    ]  # fmt: skip
     for i, (start, end, width) in enumerate(clusters[1:], start=1):
-        gemms.append(Gemm(name=f"tail{i}_proj", m=m, n=width, k=d, b_is_weight=True))
-        gemms.append(Gemm(name=f"tail{i}_logits", m=m, n=end - start, k=width, b_is_weight=True))
+        gemms.append(Gemm(name=f"tail{i}_proj", m=m, n=width, k=d, b_is_weight=True, a_tensor="x",
+                          c_tensor=f"tail{i}_h"))  # fmt: skip
+        gemms.append(Gemm(name=f"tail{i}_logits", m=m, n=end - start, k=width, b_is_weight=True,
+                          a_tensor=f"tail{i}_h", c_tensor=f"logits{i}"))  # fmt: skip
     return tuple(gemms)
+
+
+def output_tensors(spec: ModelSpec, batch: int = 1) -> tuple[tuple[str, int], ...]:
+    """Activation tensors of the output layer: its input x, each projection and each block of logits."""
+    sizes = {"x": batch * spec.segment_len * spec.d_model}
+    for g in output_gemms(spec, batch):
+        sizes[g.c_tensor] = g.m * g.n
+    return tuple(sizes.items())
 
 
 def output_vector_ops(spec: ModelSpec, batch: int = 1) -> tuple[VectorOp, ...]:
     m = batch * spec.segment_len
     n_tail = len(spec.adaptive_clusters) - 1
-    return (VectorOp(name="log_softmax", kind="softmax", elements=m * (spec.vocab_size + n_tail)),)
+    logits = tuple(g.c_tensor for g in output_gemms(spec, batch) if g.c_tensor.startswith("logits"))
+    return (VectorOp(name="log_softmax", kind="softmax", elements=m * (spec.vocab_size + n_tail), reads=logits,
+                     writes=logits),)  # fmt: skip
 
 
 def layer_workload(spec: ModelSpec, index: int, heads: int, batch: int = 1) -> LayerWorkload:
     gemms = attention_gemms(spec, heads, batch) if heads > 0 else ()
-    # attention_vector_ops gives 0 layernorm/softmax elements at h = 0 (the vectorised path relies on that);
-    # the scalar workload lists only the ops that do work.
+    # attention_vector_ops gives 0 layernorm/softmax elements at h = 0; the workload lists only ops that do work.
     vector_ops = tuple(op for op in attention_vector_ops(spec, heads, batch) if op.elements > 0)
+    core = attention_core(spec, heads, batch) if heads > 0 else None
+    by_name = {op.name: op for op in (*gemms, *vector_ops)}
+    order = ("attn_layernorm", "q_proj", "k_proj", "v_proj", "r_proj", "attention", "content_scores",
+             "position_scores", "persistent_scores", "attn_softmax", "attn_values", "persistent_values", "out_proj",
+             "attn_residual")  # fmt: skip
+    sequence = tuple(core if name == "attention" else by_name[name] for name in order
+                     if (name == "attention" and core is not None) or name in by_name)  # fmt: skip
+    ff_g, ff_v = ff_gemms(spec, batch), ff_vector_ops(spec, batch)
+    if ff_g:
+        sequence += (ff_v[0], ff_g[0], ff_v[1], ff_g[1], ff_v[2])
     return LayerWorkload(
         name=f"layer{index}",
         heads=heads,
-        gemms=gemms + ff_gemms(spec, batch),
-        vector_ops=vector_ops + ff_vector_ops(spec, batch),
+        gemms=gemms + ff_g,
+        vector_ops=vector_ops + ff_v,
         params=int(layer_params(spec, heads)),
+        attention=core,
+        sequence=sequence,
+        tensors=layer_tensors(spec, heads, batch),
+        inputs=("x",),
+        outputs=("out",) if ff_g else ("y",),
     )
+
+
+def output_workload(spec: ModelSpec, batch: int = 1) -> LayerWorkload:
+    gemms, vector_ops = output_gemms(spec, batch), output_vector_ops(spec, batch)
+    return LayerWorkload(
+        name="output", heads=0, gemms=gemms, vector_ops=vector_ops, params=0, sequence=gemms + vector_ops,
+        tensors=output_tensors(spec, batch), inputs=("x",),
+        outputs=tuple(g.c_tensor for g in gemms if g.c_tensor.startswith("logits")),
+    )  # fmt: skip
 
 
 def build_workload(spec: ModelSpec, heads_per_layer=None, batch: int = 1) -> Workload:
@@ -256,9 +357,7 @@ def build_workload(spec: ModelSpec, heads_per_layer=None, batch: int = 1) -> Wor
         raise SpecError(f"batch must be a positive integer, got {batch}")
     heads = validate_heads(spec, spec.full_heads() if heads_per_layer is None else heads_per_layer)
     layers = tuple(layer_workload(spec, i, h, batch) for i, h in enumerate(heads))
-    output = LayerWorkload(
-        name="output", heads=0, gemms=output_gemms(spec, batch), vector_ops=output_vector_ops(spec, batch), params=0
-    )
+    output = output_workload(spec, batch)
     return Workload(
         spec=spec,
         heads_per_layer=heads,

@@ -12,10 +12,9 @@ from hypothesis import strategies as st
 
 from hwsim.accel.batch import cost_many
 from hwsim.accel.config import PRESETS, AccelConfig, with_overrides
-from hwsim.accel.cost import finish_layer, layer_counts, model_cost
-from hwsim.accel.gemm import gemm_cost
+from hwsim.accel.cost import layer_counts, layer_floats, model_cost
 from hwsim.spec import Family, ModelSpec, load_spec
-from hwsim.workload import Gemm, VectorOp, build_workload
+from hwsim.workload import Gemm, LayerWorkload, VectorOp, build_workload
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = load_spec(ROOT / "models" / "shim-wt103-16l.toml")
@@ -37,6 +36,14 @@ def _accel_45nm(**kw) -> AccelConfig:
     return AccelConfig(**{**base, **kw})
 
 
+def _layer(gemms=(), vector_ops=()) -> LayerWorkload:
+    return LayerWorkload(name="l", heads=0, gemms=tuple(gemms), vector_ops=tuple(vector_ops), params=0)
+
+
+def _counts(layer: LayerWorkload, accel: AccelConfig) -> dict:
+    return layer_counts(layer, accel, weights_resident=False, weight_bits=8)[0]
+
+
 def test_energy_of_one_gemm_by_hand():
     """4x4x4 GEMM on a 4x4 WS array at 45 nm, every SRAM 8 KiB (Horowitz: 10 pJ per 64-bit read = 1.25 pJ/byte).
 
@@ -44,8 +51,8 @@ def test_energy_of_one_gemm_by_hand():
     ofmap 16 int32 writes (one K fold) = 64 + 16 int8 drained to DRAM = 80 -> 144 bytes. DRAM: 16 + 16 + 16 = 48
     bytes at 20 pJ/bit (Han et al.: 640 pJ per 32-bit read)."""
     accel = _accel_45nm()
-    counts = layer_counts([Gemm(name="g", m=4, n=4, k=4)], [], 0, accel, weights_resident=False, weight_bits=8)
-    cost = finish_layer(counts, accel, 0, 0.0)
+    counts = _counts(_layer([Gemm(name="g", m=4, n=4, k=4)]), accel)
+    cost = layer_floats(counts, accel)
     assert counts["sram_ifmap_bytes"] + counts["sram_filter_bytes"] + counts["sram_ofmap_bytes"] == 144
     assert counts["dram_bytes"] == 48
     assert cost["energy_mac_pj"] == pytest.approx(64 * 0.3)
@@ -58,9 +65,8 @@ def test_vector_op_by_hand():
     """Layernorm, 10 elements, 4 lanes: 7 ops/element -> ceil(70/4) = 18 cycles; energy 4 x 32b add (0.1) +
     3 x 32b mult (3.1) per element; read + write of 10 int8 elements in the 8 KiB buffer at 1.25 pJ/byte."""
     accel = _accel_45nm()
-    counts = layer_counts([], [VectorOp(name="ln", kind="layernorm", elements=10)], 0, accel,
-                          weights_resident=False, weight_bits=8)  # fmt: skip
-    cost = finish_layer(counts, accel, 0, 0.0)
+    counts = _counts(_layer(vector_ops=[VectorOp(name="ln", kind="layernorm", elements=10)]), accel)
+    cost = layer_floats(counts, accel)
     assert counts["vector_cycles"] == 18 and counts["cycles"] == 18
     assert cost["energy_vector_pj"] == pytest.approx(10 * (4 * 0.1 + 3 * 3.1))
     assert cost["energy_sram_pj"] == pytest.approx(20 * 1.25)
@@ -68,8 +74,8 @@ def test_vector_op_by_hand():
 
 def test_vector_overlap_flag():
     gemm, vec = [Gemm(name="g", m=4, n=4, k=4)], [VectorOp(name="s", kind="softmax", elements=400)]
-    on = layer_counts(gemm, vec, 0, _accel_45nm(), weights_resident=False, weight_bits=8)
-    off = layer_counts(gemm, vec, 0, _accel_45nm(vector_overlap=False), weights_resident=False, weight_bits=8)
+    on = _counts(_layer(gemm, vec), _accel_45nm())
+    off = _counts(_layer(gemm, vec), _accel_45nm(vector_overlap=False))
     assert on["cycles"] == max(on["array_cycles"], on["vector_cycles"])
     assert off["cycles"] == off["array_cycles"] + off["vector_cycles"]
 
@@ -122,10 +128,12 @@ def test_activations_on_chip_leaves_only_weights_and_big_tensors_in_dram():
     on, off = model_cost(w, tpu), model_cost(w, with_overrides(tpu, {"activations_on_chip": False}))
     assert on.total.dram_bytes < off.total.dram_bytes and on.total.cycles <= off.total.cycles
     assert on.total.sram_bytes == off.total.sram_bytes  # same fills and drains, different source
-    # a transformer layer moves exactly its weight bytes through DRAM (every activation fits in 12 MiB)
-    assert on.layers[0].dram_bytes == sum(
-        gemm_cost(g.m, g.n, g.k, tpu, g.repeat).dram_filter_reads for g in w.layers[0].gemms if g.b_is_weight
-    )
+    # A transformer layer moves exactly its weight operands through DRAM once (every activation fits in 12 MiB):
+    # W_q, W_k, W_v, W_r, W_o (5 d^2), 8 heads' persistent keys and values (2 N d_h each), the position table rows.
+    d, n, dh, length = 512, 2048, 64, 384
+    layer = on.layers[0]
+    assert layer.dram_bytes == layer.dram_weight_bytes == 5 * d * d + 8 * 2 * n * dh + length * d
+    assert layer.dram_activation_bytes == layer.spill_bytes == layer.dram_psum_bytes == 0
 
 
 @settings(max_examples=40, deadline=None)
@@ -140,7 +148,7 @@ def test_pruning_never_adds_cost(heads, layer, drop, accel, batch):
     """Removing heads from a layer never adds cycles, latency, bytes, energy, parameters or area (paper recipe)."""
     pruned = list(heads)
     pruned[layer] = max(0, pruned[layer] - drop)
-    res = cost_many(PAPER, np.array([heads, pruned]), accel, batch=batch)
+    res = cost_many(PAPER, np.array([heads, pruned]), accel, batch=batch, per_layer=True)
     for key in MONOTONE:
         assert res[key][1] <= res[key][0], key
     assert np.all(res["layer_energy_pj"][1] <= res["layer_energy_pj"][0])
@@ -173,7 +181,7 @@ def test_vectorised_equals_scalar(accel, spec, batch):
     heads = rng.integers(0, spec.n_heads + 1, size=(6, spec.n_layers))
     heads[0] = spec.n_heads
     heads[1] = 0
-    res = cost_many(spec, heads, accel, batch=batch)
+    res = cost_many(spec, heads, accel, batch=batch, per_layer=True)
     for i, row in enumerate(heads):
         cost = model_cost(build_workload(spec, tuple(row), batch), accel)
         for key in MONOTONE + ("energy_mac_pj", "energy_sram_pj", "energy_dram_pj", "energy_vector_pj"):

@@ -50,6 +50,38 @@ def test_cost_json(cli):
     assert out["layers"][1]["heads"] == 2 and out["heads_per_layer"][0] == 5
 
 
+def test_gemm_on_an_accelerator_reports_its_mapping(cli, tmp_path):
+    """Issue 8's first example on gemmini-like: 1,179,648 DRAM bytes (A once, B three times, C once)."""
+    r = cli("gemm", "--accel", "gemmini-like", "--m", 384, "--n", 512, "--k", 512, "--json")
+    assert r.code == 0, r.err
+    out = r.json()
+    assert out["dram_bytes"] == 1_179_648 == 384 * 512 + 3 * 512 * 512 + 384 * 512
+    mp = out["mapping"]
+    assert sorted(mp["loop_order"]) == ["k", "m", "n"]
+    assert (mp["refetch_a"], mp["refetch_b"], mp["refetch_c"], mp["psum_spill_words"]) == (1, 3, 1, 0)
+    assert mp["tile_m"] * mp["tile_n"] <= 64 * 1024 // 4 // 2  # the C tile fits half the int32 accumulator
+    path = tmp_path / "scalesim.toml"
+    path.write_text("[accel]\nbase = 'gemmini-like'\nmode = 'scalesim'\n")
+    fixed = cli("gemm", "--accel", path, "--m", 384, "--n", 512, "--k", 512, "--json").json()
+    assert fixed["mapping"] is None and fixed["mode"] == "scalesim" and fixed["dram_bytes"] > out["dram_bytes"]
+    text = cli("gemm", "--accel", "gemmini-like", "--m", 8, "--n", 8, "--k", 8)
+    assert text.code == 0 and "mapping.loop_order" in text.out
+
+
+def test_cost_gemms_and_json_layers_carry_gemms(cli):
+    r = cli("cost", "--model", MODEL, "--heads-per-layer", HEADS, "--gemms")
+    assert r.code == 0, r.err
+    assert "q_proj" in r.out and "fused: 1 query block(s) of 192" in r.out and "refetch A" in r.out
+    out = cli("cost", "--model", MODEL, "--heads-per-layer", HEADS, "--json").json()
+    gemms = out["layers"][0]["gemms"]
+    assert [g["name"] for g in gemms] == ["q_proj", "k_proj", "v_proj", "r_proj", "attention", "out_proj"]
+    for layer in out["layers"]:
+        assert layer["dram_bytes"] == sum(g["dram_bytes"] for g in layer["gemms"])
+        assert layer["dram_bytes"] == layer["dram_weight_bytes"] + layer["dram_activation_bytes"] + layer[
+            "dram_psum_bytes"]  # fmt: skip
+    assert gemms[0]["mapping"]["tile_m"] >= 1 and gemms[4]["kind"] == "attention"
+
+
 def test_cost_table_and_csv(cli):
     table = cli("cost", "--model", MODEL, "--accel", "edge-soc-32x32", "--heads-per-layer", HEADS)
     assert table.code == 0, table.err
@@ -104,6 +136,10 @@ def test_export_writes_scalesim_files(cli, tmp_path):
         (("gemm", "--m", "9", "--n", "7", "--k", "5", "--rows", "4", "--cols", "4", "--dataflow", "os",
           "--ifmap-kb", "-4"), ("--ifmap-kb",)),
         (("export", "--model", MODEL, "--format", "timeloop", "-o", "x"), ("--format",)),
+        (("gemm", "--m", "9", "--n", "7", "--k", "5", "--accel", "gemmini-like", "--rows", "4"), ("--accel", "--rows")),
+        (("gemm", "--m", "9", "--n", "7", "--k", "5", "--rows", "4"), ("--accel", "--cols", "--dataflow")),
+        (("gemm", "--m", "9", "--n", "7", "--k", "5", "--accel", "tpu-v9"), ("unknown accelerator preset",)),
+        (("cost", "--model", MODEL, "--json", "--gemms"), ("--json", "--gemms")),
     ],
 )  # fmt: skip
 def test_bad_input_one_line(cli, args, fragments):
@@ -117,6 +153,8 @@ def test_bad_input_one_line(cli, args, fragments):
         ("[accel]\nbase = 'gemmini-like'\nrows = -16\n", ("rows",)),
         ("[accel]\nbase = 'gemmini-like'\ndataflow = 'rs'\n", ("dataflow", "os, ws, is")),
         ("[accel]\nbase = 'gemmini-like'\nbogus = 1\n", ("bogus",)),
+        ("[accel]\nbase = 'gemmini-like'\nfuse_attention = 'yes'\n", ("fuse_attention", "true or false")),
+        ("[accel]\nbase = 'gemmini-like'\nofmap_sram_bytes = 4\n", ("at least 2 words", "ofmap")),
     ],
 )
 def test_bad_accel_toml(cli, tmp_path, accel_text, fragments):

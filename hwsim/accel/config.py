@@ -55,6 +55,9 @@ class AccelConfig:
     weights_on_chip: bool = False  # add a weight SRAM sized to hold every layer's parameters
     activations_on_chip: bool = False  # GEMM activations stay in the ifmap buffer (when they fit in half of it)
     mode: CostMode = CostMode.PHYSICAL
+    # Run each head's scores, softmax and values as one on-chip kernel (online softmax; hwsim.accel.fusion).
+    # Physical mode only: scalesim mode costs the separate GEMMs as SCALE-Sim would.
+    fuse_attention: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -83,7 +86,7 @@ class AccelConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
                 raise AccelConfigError(f"accel '{self.name}': {field} must be a positive number, got {value!r}")
             object.__setattr__(self, field, float(value))
-        for field in ("vector_overlap", "weights_on_chip", "activations_on_chip"):
+        for field in ("vector_overlap", "weights_on_chip", "activations_on_chip", "fuse_attention"):
             value = getattr(self, field)
             if not isinstance(value, bool):
                 raise AccelConfigError(f"accel '{self.name}': {field} must be true or false, got {value!r}")
@@ -154,6 +157,7 @@ PRESETS: dict[str, AccelConfig] = {
         acc_bits=32,
         vector_lanes=16,
         tech_node_nm=22.0,
+        fuse_attention=True,  # modelling choice: what a FlashAttention/FLAT-style compiler does (mapping.md)
     ),
     # Google TPUv1 (Jouppi et al. ISCA 2017, hardware.md §2): 256x256 8-bit MACs, 700 MHz, 24 MiB unified buffer
     # (activations: ifmap), 4 MiB of 32-bit accumulators (ofmap), DDR3 34 GB/s, 28 nm. The weight FIFO is four
@@ -175,6 +179,7 @@ PRESETS: dict[str, AccelConfig] = {
         vector_lanes=256,
         tech_node_nm=28.0,
         activations_on_chip=True,
+        fuse_attention=True,
     ),
     # An edge SoC that keeps every weight on chip (the design point where pruning saves area): Gemmini's
     # largeChipConfig array (32x32, sp 128 KiB, acc 64 KiB; hardware.md §1) plus a weight SRAM sized to the model.
@@ -194,6 +199,7 @@ PRESETS: dict[str, AccelConfig] = {
         vector_lanes=32,
         tech_node_nm=16.0,
         weights_on_chip=True,
+        fuse_attention=True,
     ),
 }
 

@@ -1,6 +1,8 @@
 """Per-layer and whole-model cost of a workload on an accelerator: cycles, latency, traffic, energy, area.
 
-Per layer: every GEMM is costed by :func:`hwsim.accel.gemm.gemm_cost` (GEMMs run one after another on the array);
+Per layer: the operators run in the workload's order (``hwsim.accel.ops``): each GEMM by
+:func:`hwsim.accel.gemm.gemm_cost`, or, with ``fuse_attention``, each head's attention as one fused kernel
+(``hwsim.accel.fusion``); activations stay on chip where the liveness pass (``hwsim.accel.residency``) allows;
 vector ops (layernorm, softmax, residual, relu) run on the vector unit in ceil(elements * ops / lanes) cycles
 (ops per element in :data:`hwsim.accel.tech.VECTOR_OPS_PER_ELEMENT`). With ``vector_overlap`` the vector unit works
 on earlier tiles while the array computes, so layer cycles = max(array, vector); otherwise their sum. Each vector
@@ -13,20 +15,27 @@ The output layer's weights (embedding / adaptive-softmax tables) always stream f
 Area: a layer's ``area_mm2`` is the weight-SRAM area its own parameters need (0 without ``weights_on_chip``), so
 layers add up and pruning a layer shrinks its area. The model total adds the fixed chip area: PE array, ifmap,
 filter and ofmap SRAMs and the vector unit (:class:`AreaBreakdown`).
+
+Totals: integer counts add exactly; latency is total cycles / clock; float totals (energies) add the layers in groups of
+:func:`layer_group` consecutive layers (each group left to right, then the groups left to right), the order in
+which ``hwsim.accel.batch`` adds its per-group tables, so both paths agree bit for bit. The weight-SRAM energy,
+which depends on the whole model's weight bytes, is added to the totals once: total weight-SRAM bytes x energy
+per byte.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
-from typing import Any, Iterable, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 
 from hwsim.accel import tech
 from hwsim.accel.config import AccelConfig
-from hwsim.accel.gemm import gemm_cost
-from hwsim.workload import Gemm, VectorOp, Workload
+from hwsim.accel.ops import attention_op, gemm_op, schedule
+from hwsim.workload import AttentionCore, Gemm, LayerWorkload, Workload
 
 Num = Union[int, float, np.ndarray]
 
@@ -34,9 +43,35 @@ Num = Union[int, float, np.ndarray]
 COUNT_KEYS = (
     "macs", "params", "param_bytes", "array_cycles", "stall_cycles", "vector_cycles", "cycles",
     "sram_ifmap_bytes", "sram_filter_bytes", "sram_ofmap_bytes", "sram_vector_bytes", "sram_weight_bytes",
-    "dram_bytes", *(f"vector_{kind}_elements" for kind in tech.VECTOR_OPS_PER_ELEMENT),
+    "sram_bytes", "dram_bytes", "dram_weight_bytes", "dram_activation_bytes", "dram_psum_bytes", "spill_bytes",
+    *(f"vector_{kind}_elements" for kind in tech.VECTOR_OPS_PER_ELEMENT),
 )  # fmt: skip
 SRAM_KEYS = ("sram_ifmap_bytes", "sram_filter_bytes", "sram_ofmap_bytes", "sram_vector_bytes", "sram_weight_bytes")
+# Counts of one operator (a GEMM, the fused attention kernel or a vector op), summed into the layer's counts.
+OP_KEYS = (
+    "macs", "array_cycles", "stall_cycles", "sram_ifmap_bytes", "sram_filter_bytes", "sram_ofmap_bytes",
+    "sram_weight_bytes", "dram_bytes", "dram_ifmap_bytes", "dram_filter_bytes", "dram_ofmap_bytes",
+    "dram_weight_bytes", "dram_activation_bytes", "dram_psum_bytes",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpCost:
+    """One operator of a layer: its shape, where its operands live and its counts (bytes, cycles)."""
+
+    name: str
+    kind: str  # "gemm" or "attention" (the fused per-head kernel)
+    m: int  # attention: queries
+    n: int  # attention: keys with positions
+    k: int  # attention: d_head
+    repeat: int
+    on_chip: str  # operands held on chip instead of DRAM, e.g. "a,c" (attention: tensor names)
+    counts: dict[str, int]  # OP_KEYS
+    mapping: dict[str, Any] | None  # physical mode: hwsim.accel.mapping.Mapping / fusion.FusedPlan fields
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {key: getattr(self, key) for key in ("name", "kind", "m", "n", "k", "repeat", "on_chip")}
+        return {**out, **self.counts, "mapping": self.mapping}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +95,10 @@ class LayerCost:
     sram_weight_bytes: int
     sram_bytes: int
     dram_bytes: int
+    dram_weight_bytes: int  # dram_bytes by what moves: parameters,
+    dram_activation_bytes: int  # activations (inputs, outputs, intermediates not kept on chip),
+    dram_psum_bytes: int  # partial sums spilled from the accumulator and read back
+    spill_bytes: int  # activations_on_chip: activation bytes of tensors the residency pass could not keep
     energy_mac_pj: float
     energy_sram_pj: float
     energy_dram_pj: float
@@ -103,6 +142,7 @@ class ModelCost:
     weight_sram_bytes: int  # 0 without weights_on_chip
     fits_on_chip: bool  # parameters fit in the weight SRAM (weights_on_chip) or the filter buffer
     area: AreaBreakdown
+    ops: tuple[tuple[OpCost, ...], ...] = ()  # per layer: its GEMMs / fused attention, in execution order
 
     @property
     def param_bytes_total(self) -> int:
@@ -121,60 +161,76 @@ class ModelCost:
             "accel": self.accel.to_dict(),
             "heads_per_layer": list(self.heads_per_layer),
             "batch": self.batch,
-            "layers": [layer.to_dict() for layer in self.layers],
+            "layers": [
+                {**layer.to_dict(), "gemms": [op.to_dict() for op in ops]}
+                for layer, ops in zip(self.layers, self.ops or ((),) * len(self.layers))
+            ],
             "total": total,
         }
 
 
-# ---- counts (work on ints and on int arrays) ---------------------------------------------------------------------
+# ---- counts ----------------------------------------------------------------------------------------------------
+def layer_ops(layer: LayerWorkload, accel: AccelConfig, *, weights_resident: bool) -> tuple[list[OpCost], dict]:
+    """Costs of the layer's array operators in order, and the extra vector elements of fused kernels by kind."""
+    ops, resident = schedule(layer, accel)
+    out: list[OpCost] = []
+    extra: dict[str, int] = {}
+    for op in ops:
+        if isinstance(op, Gemm):
+            res = gemm_op(op, accel, resident, weights_resident)
+            shape = (op.m, op.n, op.k, op.repeat)
+        elif isinstance(op, AttentionCore):
+            res = attention_op(op, accel, resident, weights_resident)
+            shape = (op.t, op.length, op.d_head, op.repeat)
+            for kind, elements in res["vector"].items():
+                extra[kind] = extra.get(kind, 0) + elements
+        else:
+            continue
+        kind = "gemm" if isinstance(op, Gemm) else "attention"
+        out.append(OpCost(name=op.name, kind=kind, m=shape[0], n=shape[1], k=shape[2], repeat=shape[3],
+                          on_chip=res["on_chip"], counts=res["counts"], mapping=res["mapping"]))  # fmt: skip
+    return out, extra
+
+
 def layer_counts(
-    gemms: Iterable[Gemm], vector_ops: Iterable[VectorOp], params: Num, accel: AccelConfig, *, weights_resident: bool,
-    weight_bits: int,
-) -> dict[str, Num]:
-    """Additive counts (:data:`COUNT_KEYS`) of one layer.
-
-    ``weights_resident``: the GEMMs' weight operands are read from the weight SRAM instead of DRAM. With
-    ``accel.activations_on_chip`` an activation operand or output that fits in half the ifmap buffer stays there.
-    """
-    out: dict[str, Num] = {key: 0 for key in COUNT_KEYS}
-    out["params"] = params
-    out["param_bytes"] = -(-params * weight_bits // 8)
-    room = accel.ifmap_sram_bytes // 2  # the other half double-buffers
-
-    def fits(words: Num) -> Num:
-        return accel.activations_on_chip & (words * accel.input_bytes <= room)
-
-    for g in gemms:
-        b_on = weights_resident if g.b_is_weight else fits(g.k * g.n)
-        c = gemm_cost(g.m, g.n, g.k, accel, g.repeat, a_on_chip=fits(g.m * g.k), b_on_chip=b_on,
-                      c_on_chip=fits(g.m * g.n))  # fmt: skip
-        dram = c.dram_bytes
-        if weights_resident and g.b_is_weight:
-            out["sram_weight_bytes"] = out["sram_weight_bytes"] + c.onchip_filter_reads * accel.input_bytes
-        out["macs"] = out["macs"] + c.macs
-        out["array_cycles"] = out["array_cycles"] + c.total_cycles
-        out["stall_cycles"] = out["stall_cycles"] + c.stall_cycles
-        out["sram_ifmap_bytes"] = out["sram_ifmap_bytes"] + c.sram_ifmap_bytes
-        out["sram_filter_bytes"] = out["sram_filter_bytes"] + c.sram_filter_bytes
-        out["sram_ofmap_bytes"] = out["sram_ofmap_bytes"] + c.sram_ofmap_bytes
-        out["dram_bytes"] = out["dram_bytes"] + dram
-    for v in vector_ops:
-        ops = tech.vector_ops_per_element(v.kind)
-        out["vector_cycles"] = out["vector_cycles"] + -(-v.elements * ops // accel.vector_lanes)
-        out["sram_vector_bytes"] = out["sram_vector_bytes"] + 2 * v.elements * accel.input_bytes
-        key = f"vector_{v.kind}_elements"
-        out[key] = out[key] + v.elements
+    layer: LayerWorkload, accel: AccelConfig, *, weights_resident: bool, weight_bits: int
+) -> tuple[dict[str, int], list[OpCost]]:
+    """Additive counts (:data:`COUNT_KEYS`) of one layer, and its operators' costs."""
+    out: dict[str, int] = {key: 0 for key in COUNT_KEYS}
+    out["params"] = int(layer.params)
+    out["param_bytes"] = -(-int(layer.params) * weight_bits // 8)
+    ops, extra = layer_ops(layer, accel, weights_resident=weights_resident)
+    for op in ops:
+        for key in ("macs", "array_cycles", "stall_cycles", "sram_ifmap_bytes", "sram_filter_bytes",
+                    "sram_ofmap_bytes", "sram_weight_bytes", "dram_bytes", "dram_weight_bytes",
+                    "dram_activation_bytes", "dram_psum_bytes"):  # fmt: skip
+            out[key] += int(op.counts[key])
+    if accel.activations_on_chip:
+        out["spill_bytes"] = out["dram_activation_bytes"]
+    elements = {kind: 0 for kind in tech.VECTOR_OPS_PER_ELEMENT}
+    for v in layer.vector_ops:
+        elements[v.kind] += int(v.elements)
+        out["sram_vector_bytes"] += 2 * int(v.elements) * accel.input_bytes
+    for kind, extra_elements in extra.items():
+        elements[kind] += extra_elements
+        out["sram_vector_bytes"] += 2 * extra_elements * accel.input_bytes
+    for kind, count in elements.items():
+        out["vector_cycles"] += -(-count * tech.vector_ops_per_element(kind) // accel.vector_lanes)
+        out[f"vector_{kind}_elements"] = count
+    out["sram_bytes"] = sum(out[k] for k in SRAM_KEYS)
     if accel.vector_overlap:
-        out["cycles"] = np.maximum(out["array_cycles"], out["vector_cycles"])
+        out["cycles"] = max(out["array_cycles"], out["vector_cycles"])
     else:
         out["cycles"] = out["array_cycles"] + out["vector_cycles"]
-    return {key: _int(value) for key, value in out.items()}
+    return out, ops
 
 
-def finish_layer(
-    counts: dict[str, Num], accel: AccelConfig, weight_sram_bytes: Num, weight_area_per_byte: Num
-) -> dict[str, Num]:
-    """Latency, energies and area of a layer from its counts (same float operations for ints and arrays)."""
+# Float results of one layer that do not depend on the rest of the model (the weight-SRAM term is added apart).
+FLOAT_KEYS = ("energy_mac_pj", "energy_sram_pj", "energy_dram_pj", "energy_vector_pj", "energy_pj")
+
+
+def layer_floats(counts: dict[str, Num], accel: AccelConfig) -> dict[str, Num]:
+    """Energies of a layer from its counts, without the weight-SRAM energy (ints or arrays)."""
     node = accel.tech_node_nm
     e_mac = counts["macs"] * tech.mac_energy_pj(accel.input_bits, accel.acc_bits, node)
     if_pj = tech.sram_energy_pj_per_byte(accel.ifmap_sram_bytes, node)
@@ -183,48 +239,47 @@ def finish_layer(
         + counts["sram_filter_bytes"] * tech.sram_energy_pj_per_byte(accel.filter_sram_bytes, node)
         + counts["sram_ofmap_bytes"] * tech.sram_energy_pj_per_byte(accel.ofmap_sram_bytes, node)
         + counts["sram_vector_bytes"] * if_pj
-        + counts["sram_weight_bytes"] * _sram_pj_per_byte(weight_sram_bytes, node)
     )
     e_dram = counts["dram_bytes"] * tech.dram_energy_pj_per_byte()
     e_vec = 0.0
     for kind in tech.VECTOR_OPS_PER_ELEMENT:
         per_element = tech.vector_energy_pj_per_element(kind, accel.acc_bits, node)
         e_vec = e_vec + counts[f"vector_{kind}_elements"] * per_element
-    sram_bytes = sum(counts[k] for k in SRAM_KEYS)
     return {
-        "macs": counts["macs"],
-        "params": counts["params"],
-        "param_bytes": counts["param_bytes"],
-        "array_cycles": counts["array_cycles"],
-        "stall_cycles": counts["stall_cycles"],
-        "vector_cycles": counts["vector_cycles"],
-        "cycles": counts["cycles"],
-        "latency_s": counts["cycles"] / accel.clock_hz,
-        "sram_ifmap_bytes": counts["sram_ifmap_bytes"],
-        "sram_filter_bytes": counts["sram_filter_bytes"],
-        "sram_ofmap_bytes": counts["sram_ofmap_bytes"],
-        "sram_vector_bytes": counts["sram_vector_bytes"],
-        "sram_weight_bytes": counts["sram_weight_bytes"],
-        "sram_bytes": sram_bytes,
-        "dram_bytes": counts["dram_bytes"],
         "energy_mac_pj": e_mac,
         "energy_sram_pj": e_sram,
         "energy_dram_pj": e_dram,
         "energy_vector_pj": e_vec,
         "energy_pj": e_mac + e_sram + e_dram + e_vec,
-        "area_mm2": counts["param_bytes"] * weight_area_per_byte,
     }
 
 
-def _sram_pj_per_byte(size_bytes: Num, node: float) -> Num:
-    """Per-byte energy of the weight SRAM (0 when there is none); arrays: one Python call per distinct size."""
-    if np.ndim(size_bytes) == 0:
-        return tech.sram_energy_pj_per_byte(int(size_bytes), node) if size_bytes > 0 else 0.0
-    sizes, index = np.unique(size_bytes, return_inverse=True)
-    values = np.array([tech.sram_energy_pj_per_byte(int(s), node) if s > 0 else 0.0 for s in sizes])
-    return values[index].reshape(np.shape(size_bytes))
+def layer_group(n_heads: int) -> int:
+    """Layers per group of the float totals: the largest g <= 6 with (n_heads + 1)^g <= 8192 table rows."""
+    g = 1
+    while g < 6 and (n_heads + 1) ** (g + 1) <= 8192:
+        g += 1
+    return g
 
 
+def grouped_sum(values: Sequence[Num], group: int) -> Num:
+    """Sum in groups of ``group`` consecutive values (see module docstring); ``values`` must not be empty."""
+    total = None
+    for start in range(0, len(values), group):
+        part = values[start]
+        for value in values[start + 1 : start + group]:
+            part = part + value
+        total = part if total is None else total + part
+    return total
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def weight_sram_pj_per_byte(size_bytes: int, node: float) -> float:
+    """Per-byte energy of the weight SRAM (0 when there is none); memoised: a sweep asks for the same sizes."""
+    return tech.sram_energy_pj_per_byte(int(size_bytes), node) if size_bytes > 0 else 0.0
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def weight_sram_area_per_byte(weight_sram_bytes: int, node: float) -> float:
     return tech.sram_area_mm2(weight_sram_bytes, node) / weight_sram_bytes if weight_sram_bytes > 0 else 0.0
 
@@ -248,46 +303,77 @@ def fixed_area_mm2(accel: AccelConfig) -> float:
     )  # fmt: skip
 
 
+def _layer_cost(name: str, heads: int, counts: dict, floats: dict, w_pj: float, area_per_byte: float,
+                clock_hz: float) -> LayerCost:  # fmt: skip
+    """A LayerCost from counts and config-independent floats, adding this layer's weight-SRAM energy."""
+    floats = dict(floats)
+    if w_pj:
+        e_w = counts["sram_weight_bytes"] * w_pj
+        floats["energy_sram_pj"] = floats["energy_sram_pj"] + e_w
+        floats["energy_pj"] = floats["energy_pj"] + e_w
+    keys = [f.name for f in dataclasses.fields(LayerCost)]
+    values = {key: counts[key] for key in keys if key in counts}
+    values.update(floats)
+    values["latency_s"] = counts["cycles"] / clock_hz
+    values["area_mm2"] = counts["param_bytes"] * area_per_byte
+    return LayerCost(name=name, heads=heads, **values)
+
+
+_LAYER_FIELDS = {f.name for f in dataclasses.fields(LayerCost)} - {"name", "heads"}
+
+
 # ---- the scalar path ------------------------------------------------------------------------------------------
 def model_cost(workload: Workload, accel: AccelConfig) -> ModelCost:
     """Per-layer and total cost of ``workload`` on ``accel``."""
     weight_bits = workload.spec.weight_bits
-    counts = [
-        layer_counts(layer.gemms, layer.vector_ops, layer.params, accel, weights_resident=accel.weights_on_chip,
-                     weight_bits=weight_bits)  # fmt: skip
+    results = [
+        layer_counts(layer, accel, weights_resident=accel.weights_on_chip, weight_bits=weight_bits)
         for layer in workload.layers
     ]
-    out = workload.output
-    counts.append(layer_counts(out.gemms, out.vector_ops, 0, accel, weights_resident=False, weight_bits=weight_bits))
-    weight_sram = sum(c["param_bytes"] for c in counts) if accel.weights_on_chip else 0
+    results.append(layer_counts(workload.output, accel, weights_resident=False, weight_bits=weight_bits))
+    counts = [c for c, _ in results]
+    floats = [layer_floats(c, accel) for c in counts]
+    n = len(workload.layers)
+    weight_sram = sum(c["param_bytes"] for c in counts[:n]) if accel.weights_on_chip else 0
+    w_pj = weight_sram_pj_per_byte(weight_sram, accel.tech_node_nm) if accel.weights_on_chip else 0.0
     per_byte = weight_sram_area_per_byte(weight_sram, accel.tech_node_nm)
     layers = tuple(
-        LayerCost(name=layer.name, heads=layer.heads, **finish_layer(c, accel, weight_sram, per_byte))
-        for layer, c in zip(workload.all_layers, counts)
+        _layer_cost(layer.name, layer.heads, c, f, w_pj, per_byte if layer is not workload.output else 0.0,
+                    accel.clock_hz)
+        for layer, c, f in zip(workload.all_layers, counts, floats)
     )
-    total = layers[0]
-    for layer in layers[1:]:
-        total = total + layer
+    total = model_totals(counts, floats, n, workload.spec.n_heads, accel, weight_sram, w_pj, per_byte)
     parts = fixed_area(accel)
-    chip = fixed_area_mm2(accel) + total.area_mm2
-    area = AreaBreakdown(**parts, weight_sram_mm2=total.area_mm2, total_mm2=chip)
-    fits = True if accel.weights_on_chip else total.param_bytes <= accel.filter_sram_bytes
+    area = AreaBreakdown(**parts, weight_sram_mm2=total["area_mm2"] - fixed_area_mm2(accel),
+                         total_mm2=total["area_mm2"])  # fmt: skip
+    fits = True if accel.weights_on_chip else total["param_bytes"] <= accel.filter_sram_bytes
     return ModelCost(
-        accel=accel,
-        heads_per_layer=workload.heads_per_layer,
-        batch=workload.batch,
-        layers=layers,
-        total=dataclasses.replace(total, area_mm2=chip),
-        embedding_params=workload.embedding_params,
-        weight_sram_bytes=weight_sram,
-        fits_on_chip=fits,
-        area=area,
-    )
+        accel=accel, heads_per_layer=workload.heads_per_layer, batch=workload.batch, layers=layers,
+        total=LayerCost(name="total", heads=sum(layer.heads for layer in layers),
+                        **{key: value for key, value in total.items() if key in _LAYER_FIELDS}),
+        embedding_params=workload.embedding_params, weight_sram_bytes=weight_sram, fits_on_chip=fits, area=area,
+        ops=tuple(tuple(ops) for _, ops in results),
+    )  # fmt: skip
 
 
-def _int(x: Num) -> Num:
-    if isinstance(x, np.ndarray) and x.ndim == 0:
-        return int(x)
-    if isinstance(x, np.generic):
-        return int(x)
-    return x
+def model_totals(counts: list[dict], floats: list[dict], n_layers: int, n_heads: int, accel: AccelConfig,
+                 weight_sram: int, w_pj: float, area_per_byte: float) -> dict[str, Num]:  # fmt: skip
+    """Totals of the transformer layers then the output layer (the last entry), the order batch.py uses."""
+    group = layer_group(n_heads)
+    total: dict[str, Num] = {}
+    for key in COUNT_KEYS:
+        total[key] = sum(c[key] for c in counts)
+    for key in FLOAT_KEYS:
+        total[key] = grouped_sum([f[key] for f in floats[:n_layers]], group) + floats[n_layers][key]
+    return finish_totals(total, accel, weight_sram, w_pj, area_per_byte)
+
+
+def finish_totals(total: dict, accel: AccelConfig, weight_sram: Num, w_pj: Num, area_per_byte: Num) -> dict:
+    """Latency, weight-SRAM energy and chip area on summed counts (same operations for ints and arrays)."""
+    total["latency_s"] = total["cycles"] / accel.clock_hz  # layers run one after another
+    if accel.weights_on_chip:
+        e_w = total["sram_weight_bytes"] * w_pj
+        total["energy_sram_pj"] = total["energy_sram_pj"] + e_w
+        total["energy_pj"] = total["energy_pj"] + e_w
+    total["area_mm2"] = fixed_area_mm2(accel) + total["param_bytes"] * area_per_byte
+    return total

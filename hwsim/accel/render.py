@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from hwsim.accel.cost import LayerCost, ModelCost
+from hwsim.accel.cost import LayerCost, ModelCost, OpCost
 
 _COLUMNS = (
     ("layer", 8, lambda c: c.name),
@@ -16,6 +16,9 @@ _COLUMNS = (
     ("latency_ms", 10, lambda c: f"{c.latency_s * 1e3:.3f}"),
     ("SRAM_MB", 9, lambda c: f"{c.sram_bytes / 1e6:.2f}"),
     ("DRAM_MB", 9, lambda c: f"{c.dram_bytes / 1e6:.2f}"),
+    ("weights", 8, lambda c: f"{c.dram_weight_bytes / 1e6:.2f}"),  # DRAM MB by operand
+    ("acts", 8, lambda c: f"{c.dram_activation_bytes / 1e6:.2f}"),
+    ("psums", 7, lambda c: f"{c.dram_psum_bytes / 1e6:.2f}"),
     ("energy_uJ", 10, lambda c: f"{c.energy_pj / 1e6:.2f}"),
     ("area_mm2", 9, lambda c: f"{c.area_mm2:.3f}"),
 )
@@ -46,6 +49,35 @@ def cost_table(cost: ModelCost) -> str:
         f"parameters: {t.params:,} non-embedding ({t.param_bytes:,} bytes, "
         f"{'fit' if cost.fits_on_chip else 'do not fit'} on chip), {cost.embedding_params:,} embedding",
     ]
+    return "\n".join(lines)
+
+
+def _mapping_text(op: OpCost) -> str:
+    mp = op.mapping
+    if mp is None:
+        return "fixed order (scalesim mode)"
+    if op.kind == "attention":
+        return (f"fused: {mp['query_blocks']} query block(s) of {mp['query_block']}, {mp['key_blocks']} key blocks "
+                f"of {mp['key_block']}")  # fmt: skip
+    text = (f"{mp['loop_order']} tiles {mp['tile_m']}x{mp['tile_n']}x{mp['tile_k']} refetch "
+            f"A{mp['refetch_a']} B{mp['refetch_b']} C{mp['refetch_c']}")  # fmt: skip
+    return text + (f", psum spill {mp['psum_spill_words']:,} words" if mp["psum_spill_words"] else "")
+
+
+def gemm_table(cost: ModelCost) -> str:
+    """Every layer's GEMMs (or fused attention): shape, operands on chip, DRAM bytes per operand, cycles, mapping."""
+    head = (f"{'layer':>8} {'op':>18} {'M x N x K':>20} {'x':>4} {'on_chip':>9} {'A_MB':>8} {'B_MB':>8} "
+            f"{'C_MB':>8} {'cycles':>12}  mapping")  # fmt: skip
+    lines = [head]
+    for layer, ops in zip(cost.layers, cost.ops):
+        for op in ops:
+            c = op.counts
+            shape = f"{op.m}x{op.n}x{op.k}"
+            lines.append(
+                f"{layer.name:>8} {op.name:>18} {shape:>20} {op.repeat:>4} {op.on_chip or '-':>9} "
+                f"{c['dram_ifmap_bytes'] / 1e6:>8.3f} {c['dram_filter_bytes'] / 1e6:>8.3f} "
+                f"{c['dram_ofmap_bytes'] / 1e6:>8.3f} {c['array_cycles']:>12,}  {_mapping_text(op)}"
+            )
     return "\n".join(lines)
 
 

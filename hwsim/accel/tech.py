@@ -120,6 +120,7 @@ VECTOR_OPS_PER_ELEMENT: dict[str, tuple[int, int]] = {
     "softmax": (5, 3),
     "residual_add": (1, 0),
     "relu": (1, 0),
+    "rescale": (0, 1),  # fused attention's online softmax: one multiply per rescaled element (hwsim.accel.fusion)
 }
 
 

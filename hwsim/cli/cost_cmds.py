@@ -36,6 +36,35 @@ def _model_accel(model: Path, accel: str, heads_per_layer: Optional[str], batch:
     return build_workload(spec, heads, batch), config
 
 
+def _gemm_accel(accel, rows, cols, dataflow, mode, ifmap_kb, filter_kb, ofmap_kb, bandwidth, word_bytes, clock_hz):
+    """The accelerator of ``hwsim gemm``: a full definition (--accel) or SCALE-Sim's array options."""
+    from hwsim.accel.config import AccelConfig, load_accel, with_overrides
+    from hwsim.errors import HwsimError
+
+    if accel is not None:
+        if rows is not None or cols is not None or dataflow is not None:
+            raise HwsimError("--accel defines the array: drop --rows, --cols and --dataflow (or --accel)")
+        config = load_accel(accel)
+        return config if mode is None else with_overrides(config, {"mode": mode})
+    missing = [name for name, v in (("--rows", rows), ("--cols", cols), ("--dataflow", dataflow)) if v is None]
+    if missing:
+        raise HwsimError(f"give --accel, or all of --rows, --cols and --dataflow (missing {', '.join(missing)})")
+    return AccelConfig(
+        name="gemm", rows=rows, cols=cols, dataflow=dataflow, ifmap_sram_bytes=ifmap_kb * 1024,
+        filter_sram_bytes=filter_kb * 1024, ofmap_sram_bytes=ofmap_kb * 1024,
+        dram_bandwidth_bytes_per_s=bandwidth * word_bytes * clock_hz, clock_hz=clock_hz,
+        input_bits=8 * word_bytes, acc_bits=8 * word_bytes, mode=mode or CostMode.SCALESIM,
+    )  # fmt: skip
+
+
+def _flatten(result: dict) -> dict:
+    """Nested ``mapping`` keys as ``mapping.<key>`` for the text output."""
+    flat = {key: value for key, value in result.items() if not isinstance(value, dict)}
+    for key, value in (result.get("mapping") or {}).items():
+        flat[f"mapping.{key}"] = value
+    return flat
+
+
 def register(app: typer.Typer) -> None:
     """Add this group's commands to ``app``."""
 
@@ -44,9 +73,10 @@ def register(app: typer.Typer) -> None:
         m: int = typer.Option(..., "--m", min=0, help="Rows of A and C."),
         n: int = typer.Option(..., "--n", min=0, help="Columns of B and C."),
         k: int = typer.Option(..., "--k", min=0, help="Inner dimension."),
-        rows: int = typer.Option(..., "--rows", min=1, help="PE rows R."),
-        cols: int = typer.Option(..., "--cols", min=1, help="PE columns C."),
-        dataflow: Dataflow = typer.Option(..., "--dataflow", help="os, ws or is."),
+        accel: Optional[str] = typer.Option(None, "--accel", help="Preset or accelerator TOML (instead of --rows..)."),
+        rows: Optional[int] = typer.Option(None, "--rows", min=1, help="PE rows R."),
+        cols: Optional[int] = typer.Option(None, "--cols", min=1, help="PE columns C."),
+        dataflow: Optional[Dataflow] = typer.Option(None, "--dataflow", help="os, ws or is."),
         ifmap_kb: int = typer.Option(256, "--ifmap-kb", min=1, help="Ifmap SRAM, KiB (SCALE-Sim default 256)."),
         filter_kb: int = typer.Option(256, "--filter-kb", min=1, help="Filter SRAM, KiB (SCALE-Sim default 256)."),
         ofmap_kb: int = typer.Option(128, "--ofmap-kb", min=1, help="Ofmap SRAM, KiB (SCALE-Sim default 128)."),
@@ -54,26 +84,21 @@ def register(app: typer.Typer) -> None:
         word_bytes: int = typer.Option(1, "--word-bytes", min=1, help="Bytes per word, every operand (SCALE-Sim: 1)."),
         clock_hz: float = typer.Option(1e9, "--clock-hz", min=1.0, help="Clock, for latency_s."),
         repeat: int = typer.Option(1, "--repeat", min=0, help="Independent instances run back to back."),
-        mode: CostMode = typer.Option(CostMode.SCALESIM, "--mode", help="scalesim (exact SCALE-Sim v3) or physical."),
+        mode: Optional[CostMode] = typer.Option(
+            None, "--mode", help="scalesim (exact SCALE-Sim v3) or physical; default scalesim, or --accel's mode."
+        ),
         as_json: bool = typer.Option(False, "--json", help="One JSON object instead of text."),
     ) -> None:
-        """Cost one GEMM C[MxN] = A[MxK] @ B[KxN] on an R x C systolic array (counts in words)."""
-        from hwsim.accel.config import AccelConfig
-        from hwsim.accel.gemm import gemm_cost
+        """Cost one GEMM C[MxN] = A[MxK] @ B[KxN]: on an accelerator (--accel) or an R x C array (words)."""
+        from hwsim.accel.gemm import gemm_report
 
-        accel = AccelConfig(
-            name="gemm", rows=rows, cols=cols, dataflow=dataflow, ifmap_sram_bytes=ifmap_kb * 1024,
-            filter_sram_bytes=filter_kb * 1024, ofmap_sram_bytes=ofmap_kb * 1024,
-            dram_bandwidth_bytes_per_s=bandwidth * word_bytes * clock_hz, clock_hz=clock_hz,
-            input_bits=8 * word_bytes, acc_bits=8 * word_bytes, mode=mode,
-        )  # fmt: skip
-        result = {"m": m, "n": n, "k": k, "repeat": repeat, "rows": rows, "cols": cols, "dataflow": dataflow.value,
-                  "mode": mode.value, **gemm_cost(m, n, k, accel, repeat).to_dict()}  # fmt: skip
-        result["latency_s"] = result["total_cycles"] / clock_hz
+        config = _gemm_accel(accel, rows, cols, dataflow, mode, ifmap_kb, filter_kb, ofmap_kb, bandwidth, word_bytes,
+                             clock_hz)  # fmt: skip
+        result = gemm_report(m, n, k, config, repeat)
         if as_json:
             print(json.dumps(result))
         else:
-            print("\n".join(f"{key:>24} {value}" for key, value in result.items()))
+            print("\n".join(f"{key:>24} {value}" for key, value in _flatten(result).items()))
 
     @app.command("cost")
     def cost_cmd(
@@ -84,19 +109,21 @@ def register(app: typer.Typer) -> None:
         mode: Optional[CostMode] = typer.Option(None, "--mode", help="Override the accelerator's cost mode."),
         as_json: bool = typer.Option(False, "--json", help="One JSON object: layers and total."),
         as_csv: bool = typer.Option(False, "--csv", help="One CSV row per layer, then the total."),
+        gemms: bool = typer.Option(False, "--gemms", help="Also print every layer's GEMMs with their mappings."),
     ) -> None:
         """Per-layer and total cost of a (pruned) model on an accelerator."""
         from hwsim.accel.cost import model_cost
-        from hwsim.accel.render import cost_csv, cost_table
+        from hwsim.accel.render import cost_csv, cost_table, gemm_table
         from hwsim.errors import HwsimError
 
-        if as_json and as_csv:
-            raise HwsimError("choose one of --json and --csv")
+        if sum((as_json, as_csv, gemms)) > 1:
+            raise HwsimError("choose one of --json, --csv and --gemms")
         cost = model_cost(*_model_accel(model, accel, heads_per_layer, batch, mode))
         if as_json:
             print(json.dumps(cost.to_json_dict()))
         else:
-            print(cost_csv(cost) if as_csv else cost_table(cost), end="\n" if not as_csv else "")
+            text = cost_csv(cost) if as_csv else cost_table(cost) + ("\n\n" + gemm_table(cost) if gemms else "")
+            print(text, end="\n" if not as_csv else "")
 
     @app.command("export")
     def export_cmd(

@@ -166,14 +166,29 @@ def heads_heatmap(front: pd.DataFrame, n_layers: int, title: str) -> go.Figure:
 
 
 def layer_breakdown(layers: dict[str, dict[str, list[float]]], names: list[str], title: str) -> go.Figure:
-    """Grouped bars per layer: latency, energy and DRAM + SRAM traffic, one group per point (chosen, baseline)."""
+    """Grouped bars per layer: latency, energy and DRAM + SRAM traffic, one group per point (chosen, baseline),
+    and the DRAM bytes of each point split by operand (weights, activations, partial sums), stacked."""
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=3, subplot_titles=("latency (s)", "energy (pJ)", "traffic (bytes)"))
+    fig = make_subplots(rows=1, cols=4, subplot_titles=("latency (s)", "energy (pJ)", "traffic (bytes)",
+                                                        "DRAM bytes by operand"))  # fmt: skip
     colors = ["#1f77b4", "#aaaaaa"]
     for k, (label, values) in enumerate(layers.items()):
         for col, key in enumerate(("latency_s", "energy_pj", "traffic_bytes"), start=1):
             fig.add_trace(go.Bar(x=names, y=values[key], name=label, legendgroup=label, showlegend=col == 1,
                                  marker_color=colors[k % 2]), row=1, col=col)
+        for part, shade in (("weight", 1.0), ("activation", 0.6), ("psum", 0.3)):
+            key = f"dram_{part}_bytes"
+            if key in values:
+                fig.add_trace(go.Bar(x=names, y=values[key], name=f"{label}: {part}s", offsetgroup=label,
+                                     legendgroup=label, showlegend=False, marker_color=colors[k % 2],
+                                     marker_opacity=shade, base=_stack_base(values, part)), row=1, col=4)  # fmt: skip
     fig.update_layout(title=title, barmode="group", height=420, margin=dict(l=60, r=20, t=80, b=60))
     return fig
+
+
+def _stack_base(values: dict[str, list[float]], part: str) -> list[float]:
+    """Bottom of each operand's bar in the stacked DRAM subplot (weights, then activations, then partial sums)."""
+    below = {"weight": (), "activation": ("weight",), "psum": ("weight", "activation")}[part]
+    n = len(values["dram_bytes"])
+    return [sum(values[f"dram_{p}_bytes"][i] for p in below) for i in range(n)]

@@ -65,6 +65,10 @@ def layer_costs(manifest: dict[str, Any], heads: tuple[int, ...], accel_id: int)
         "energy_pj": [float(lc.energy_pj) for lc in cost.layers],
         "traffic_bytes": [float(lc.sram_bytes + lc.dram_bytes) for lc in cost.layers],
         "dram_bytes": [float(lc.dram_bytes) for lc in cost.layers],
+        # DRAM bytes by operand: parameters, activations, spilled partial sums (they add up to dram_bytes)
+        "dram_weight_bytes": [float(lc.dram_weight_bytes) for lc in cost.layers],
+        "dram_activation_bytes": [float(lc.dram_activation_bytes) for lc in cost.layers],
+        "dram_psum_bytes": [float(lc.dram_psum_bytes) for lc in cost.layers],
     }
 
 

@@ -1,0 +1,249 @@
+"""Mapping search for one GEMM in physical mode: tile sizes and loop order that minimise DRAM bytes.
+
+C[M x N] = A[M x K] @ B[K x N] is cut into tiles (Tm, Tn, Tk) walked by three nested tile loops (six orders).
+The rule (issue 8; /work/shared/reference/mapping.md):
+
+* a tile is legal iff the A tile fits half the ifmap buffer, the B tile half the filter buffer and the C tile
+  (acc_bits words) half the accumulator (the other halves double-buffer the next tiles);
+* an operand is refetched trips(loop it ignores) times iff a loop nested inside that loop, on which the operand
+  depends, has more than one trip (A depends on m, k; B on k, n; C on m, n), else it is fetched once;
+* partial sums that leave the accumulator (C refetched r times) go to DRAM and come back at acc_bits:
+  2 * MN * (r - 1) * acc_bytes; finished outputs are written once at input_bits. Operands held on chip
+  (``a_on`` / ``b_on`` / ``c_on``: resident in another buffer) cost no DRAM bytes, so the search ignores them.
+
+Ties in DRAM bytes go to fewer compute cycles, then to fewer array SRAM accesses (larger tiles re-preload less),
+then to a shorter prologue (first-fold operand bytes), then to the first loop order in :data:`ORDERS`.
+Tiles are balanced: a dimension D cut into t trips uses tiles of ceil(D / t) (the last one smaller), so only
+trip counts are searched: the distinct values of ceil(D / T), about 2 sqrt(D) per dimension (mapping.md).
+Traffic never grows with a tile, so for each pair of candidates of the two dimensions with fewer candidates, the
+third dimension takes the fewest trips its buffers allow: the search is one numpy pass over those pairs and the
+six orders, memoised per (shape, accelerator, on-chip operands).
+
+Inside a tile the array runs the dataflow's fold schedule (``hwsim.accel.gemm``): folds = ceil(Sr/R) ceil(Sc/C)
+of max(T, R) cycles each (consecutive folds and tiles overlap), plus one pipeline fill and drain of 2R + C - 3.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from hwsim.accel.config import AccelConfig, Dataflow
+from hwsim.errors import AccelConfigError
+
+ORDERS = ("mnk", "mkn", "nmk", "nkm", "kmn", "knm")  # outer -> inner
+DEPENDS = {"a": "mk", "b": "kn", "c": "mn"}  # the tile loops each operand's tile changes with
+IGNORES = {"a": "n", "b": "m", "c": "k"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mapping:
+    """The chosen schedule of one GEMM instance, and its per-instance counts (words unless named bytes)."""
+
+    loop_order: str  # outer -> inner, e.g. "mnk"
+    tile_m: int
+    tile_n: int
+    tile_k: int
+    trips_m: int
+    trips_n: int
+    trips_k: int
+    refetch_a: int  # times A (the ifmap) is read from DRAM
+    refetch_b: int  # times B (the filter) is read
+    refetch_c: int  # times each output's accumulator tile is (re)started; > 1 spills partial sums
+    dram_a_words: int  # M K refetch_a (0 when A is on chip)
+    dram_b_words: int
+    dram_c_words: int  # finished outputs written at input width (0 when C is on chip)
+    psum_spill_words: int  # M N (refetch_c - 1): written to DRAM and read back, each at acc width
+    dram_bytes: int
+    fill_a_words: int  # A words brought into the ifmap buffer (from DRAM or an on-chip buffer)
+    fill_b_words: int
+    folds: int
+    compute_cycles: int
+    used_pe_folds: int  # sum over folds of used PEs (mapping efficiency = used / (folds R C))
+    sram_ifmap_reads: int
+    sram_filter_reads: int
+    sram_ofmap_writes: int
+    sram_ofmap_reads: int
+    first_a_words: int  # operand words of the first fold (the prologue before the array starts)
+    first_b_words: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def refetch(operand: str, order: str, trips: dict[str, int | np.ndarray]):
+    """The rule: trips of the ignored loop iff a dependent loop inside it has > 1 trip (ints or int arrays)."""
+    ignored = IGNORES[operand]
+    inner = order[order.index(ignored) + 1 :]
+    moving = False
+    for loop in inner:
+        moving = moving | (trips[loop] > 1)
+    return np.where(moving, trips[ignored], 1)
+
+
+def tile_candidates(d: int) -> np.ndarray:
+    """Balanced tiles ceil(d / t) for every distinct trip count t, largest tile first."""
+    return np.unique(-(-d // np.arange(1, d + 1, dtype=np.int64)))[::-1]
+
+
+def tiles_sum(fn, m: int, n: int, k: int, tm, tn, tk):
+    """Sum of ``fn(tile_m, tile_n, tile_k)`` over every tile of the GEMM (full tiles and the smaller edge tiles)."""
+    total = 0
+    parts = []
+    for d, t in ((m, tm), (n, tn), (k, tk)):
+        t = np.asarray(t)
+        parts.append(((d // t, t), (np.where(d % t > 0, 1, 0), d % t)))
+    for (cm, sm), (cn, sn), (ck, sk) in itertools.product(*parts):
+        total = total + cm * cn * ck * fn(sm, sn, sk)
+    return total
+
+
+def _per_tile(accel: AccelConfig):
+    """Array-level counts of one tile: folds, cycles, used PEs, SRAM reads and accumulator writes."""
+    df, rows, cols = accel.dataflow, accel.rows, accel.cols
+
+    def shape(tm, tn, tk):
+        if df is Dataflow.OS:
+            return tm, tn, tk
+        return (tk, tn, tm) if df is Dataflow.WS else (tk, tm, tn)
+
+    def folds(tm, tn, tk):
+        sr, sc, _ = shape(tm, tn, tk)
+        return -(-sr // rows) * -(-sc // cols)
+
+    def cycles(tm, tn, tk):
+        return folds(tm, tn, tk) * np.maximum(shape(tm, tn, tk)[2], rows)
+
+    def used(tm, tn, tk):
+        sr, sc, _ = shape(tm, tn, tk)
+        return sr * sc
+
+    def if_reads(tm, tn, tk):
+        return tm * tk if df is Dataflow.IS else tm * tk * -(-tn // cols)
+
+    def f_reads(tm, tn, tk):
+        if df is Dataflow.WS:
+            return tk * tn
+        return tk * tn * -(-tm // (rows if df is Dataflow.OS else cols))
+
+    def of_writes(tm, tn, tk):
+        return tm * tn if df is Dataflow.OS else tm * tn * -(-tk // rows)
+
+    return dict(folds=folds, cycles=cycles, used=used, if_reads=if_reads, f_reads=f_reads, of_writes=of_writes)
+
+
+def first_fold_words(accel: AccelConfig, tm, tn, tk):
+    """(A words, B words) the array needs before its first fold can start (tile dims)."""
+    rows, cols = accel.rows, accel.cols
+    if accel.dataflow is Dataflow.OS:
+        return np.minimum(tm, rows) * tk, tk * np.minimum(tn, cols)
+    if accel.dataflow is Dataflow.WS:
+        return tm * np.minimum(tk, rows), np.minimum(tk, rows) * np.minimum(tn, cols)
+    return np.minimum(tk, rows) * np.minimum(tm, cols), np.minimum(tk, rows) * tn
+
+
+def half_buffers(accel: AccelConfig) -> tuple[int, int, int]:
+    """Words of half the ifmap, filter and accumulator buffers (tile capacity under double buffering)."""
+    halves = accel.ifmap_sram_words // 2, accel.filter_sram_words // 2, accel.ofmap_sram_words // 2
+    if min(halves) < 1:
+        raise AccelConfigError(
+            f"accel '{accel.name}': physical mode needs at least 2 words in each buffer (ifmap, filter: input_bits "
+            f"words; ofmap: acc_bits words), got {accel.ifmap_sram_bytes}, {accel.filter_sram_bytes}, "
+            f"{accel.ofmap_sram_bytes} bytes"
+        )
+    return halves
+
+
+CONSTRAINTS = (("m", "k", 0), ("k", "n", 1), ("m", "n", 2))  # (dim, dim, buffer): A ifmap, B filter, C acc
+
+
+def _pairs(m: int, n: int, k: int, halves: tuple[int, int, int]) -> dict[str, np.ndarray]:
+    """Legal balanced tiles: every candidate pair of two dimensions, the third with the fewest trips allowed."""
+    dims = {"m": m, "n": n, "k": k}
+    cands = {d: tile_candidates(v) for d, v in dims.items()}
+    derived = max("mnk", key=lambda d: len(cands[d]))
+    x, y = (d for d in "mnk" if d != derived)
+    gx, gy = np.meshgrid(cands[x], cands[y], indexing="ij")
+    tiles = {x: gx.ravel(), y: gy.ravel()}
+    cap = np.full(tiles[x].shape, dims[derived], dtype=np.int64)
+    legal = np.ones(tiles[x].shape, dtype=bool)
+    for d1, d2, buf in CONSTRAINTS:
+        if derived in (d1, d2):
+            other = d2 if d1 == derived else d1
+            cap = np.minimum(cap, halves[buf] // tiles[other])
+        else:
+            legal &= tiles[d1] * tiles[d2] <= halves[buf]
+    legal &= cap >= 1
+    trips_d = -(-dims[derived] // np.maximum(cap, 1))
+    tiles[derived] = -(-dims[derived] // trips_d)
+    return {d: t[legal] for d, t in tiles.items()}
+
+
+def _traffic_bytes(accel: AccelConfig, m, n, k, trips, order, on: tuple[bool, bool, bool]):
+    """DRAM bytes of one loop order (ints or arrays of trips): the rule in the module docstring."""
+    ib, ab = accel.input_bytes, accel.acc_bytes
+    ref_a, ref_b, ref_c = (refetch(x, order, trips) for x in "abc")
+    a_bytes = 0 if on[0] else m * k * ref_a * ib
+    b_bytes = 0 if on[1] else k * n * ref_b * ib
+    c_bytes = 0 if on[2] else m * n * ib
+    return a_bytes + b_bytes + c_bytes + 2 * m * n * (ref_c - 1) * ab
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def best_mapping(m: int, n: int, k: int, accel: AccelConfig, on: tuple[bool, bool, bool] = (False,) * 3) -> Mapping:
+    """The mapping of an m x k by k x n GEMM with the fewest DRAM bytes (ties: fewer cycles); ``on`` marks the
+    operands (A, B, C) held on chip. Memoised per (shape, accelerator, on-chip operands)."""
+    m, n, k = int(m), int(n), int(k)
+    if min(m, n, k) < 1:
+        raise ValueError(f"best_mapping needs positive dimensions, got {(m, n, k)}")
+    tiles = _pairs(m, n, k, half_buffers(accel))
+    trips = {d: -(-v // tiles[d]) for d, v in (("m", m), ("n", n), ("k", k))}
+    per_tile = _per_tile(accel)
+    cycles = tiles_sum(per_tile["cycles"], m, n, k, tiles["m"], tiles["n"], tiles["k"])
+    sram = sum(tiles_sum(per_tile[name], m, n, k, tiles["m"], tiles["n"], tiles["k"])
+               for name in ("if_reads", "f_reads", "of_writes"))  # fmt: skip
+    n_pairs = len(tiles["m"])
+    traffic = np.stack([np.broadcast_to(_traffic_bytes(accel, m, n, k, trips, order, on), (n_pairs,))
+                        for order in ORDERS])  # fmt: skip  # (6 orders, pairs)
+    fa, fb = first_fold_words(accel, tiles["m"], tiles["n"], tiles["k"])
+    first = np.where(on[0], 0, fa) + np.where(on[1], 0, fb)
+    prologue = np.ceil(first * accel.input_bytes / accel.dram_bytes_per_cycle)
+    compute = cycles + 2 * accel.rows + accel.cols - 3
+    order_idx = np.repeat(np.arange(len(ORDERS)), n_pairs)
+    pair_idx = np.tile(np.arange(n_pairs), len(ORDERS))
+    keys = (pair_idx, order_idx, prologue[pair_idx], sram[pair_idx], compute[pair_idx], traffic.ravel())
+    best = np.lexsort(keys)[0]
+    o, p = int(order_idx[best]), int(pair_idx[best])
+    return mapping_for(m, n, k, accel, ORDERS[o], int(tiles["m"][p]), int(tiles["n"][p]), int(tiles["k"][p]), on)
+
+
+def mapping_for(
+    m: int, n: int, k: int, accel: AccelConfig, order: str, tile_m: int, tile_n: int, tile_k: int,
+    on: tuple[bool, bool, bool] = (False,) * 3,
+) -> Mapping:  # fmt: skip
+    """Counts of one given schedule (legality is the caller's business; :func:`best_mapping` only asks legal ones)."""
+    trips = {"m": -(-m // tile_m), "n": -(-n // tile_n), "k": -(-k // tile_k)}
+    ref = {x: int(refetch(x, order, trips)) for x in "abc"}
+    pt = _per_tile(accel)
+
+    def total(name: str) -> int:
+        return int(tiles_sum(pt[name], m, n, k, tile_m, tile_n, tile_k))
+
+    writes = total("of_writes")
+    fa, fb = first_fold_words(accel, tile_m, tile_n, tile_k)
+    return Mapping(
+        loop_order=order, tile_m=tile_m, tile_n=tile_n, tile_k=tile_k,
+        trips_m=trips["m"], trips_n=trips["n"], trips_k=trips["k"],
+        refetch_a=ref["a"], refetch_b=ref["b"], refetch_c=ref["c"],
+        dram_a_words=0 if on[0] else m * k * ref["a"], dram_b_words=0 if on[1] else k * n * ref["b"],
+        dram_c_words=0 if on[2] else m * n, psum_spill_words=m * n * (ref["c"] - 1),
+        dram_bytes=int(_traffic_bytes(accel, m, n, k, trips, order, on)),
+        fill_a_words=m * k * ref["a"], fill_b_words=k * n * ref["b"],
+        folds=total("folds"), compute_cycles=total("cycles") + 2 * accel.rows + accel.cols - 3,
+        used_pe_folds=total("used"), sram_ifmap_reads=total("if_reads"), sram_filter_reads=total("f_reads"),
+        sram_ofmap_writes=writes, sram_ofmap_reads=writes - m * n,
+        first_a_words=int(fa), first_b_words=int(fb),
+    )  # fmt: skip

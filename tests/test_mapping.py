@@ -1,0 +1,108 @@
+"""The physical-mode mapper against a brute-force enumeration of issue 8's rule, lower bounds and worked values."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim.accel.config import PRESETS, AccelConfig, with_overrides
+from hwsim.accel.gemm import gemm_cost
+from hwsim.accel.mapping import ORDERS, best_mapping
+from hwsim.errors import AccelConfigError
+
+
+def _accel(half_a: int, half_b: int, half_c: int, rows: int = 2, cols: int = 2, df: str = "ws") -> AccelConfig:
+    """int8 operands, int32 accumulator; buffers sized so that their halves hold exactly these many words."""
+    return AccelConfig(name="bf", rows=rows, cols=cols, dataflow=df, ifmap_sram_bytes=2 * half_a,
+                       filter_sram_bytes=2 * half_b, ofmap_sram_bytes=8 * half_c, dram_bandwidth_bytes_per_s=8e9,
+                       clock_hz=1e9)  # fmt: skip
+
+
+def brute_force_bytes(m: int, n: int, k: int, half_a: int, half_b: int, half_c: int, on=(False, False, False)) -> int:
+    """Every tile size 1..D of every dimension and every loop order, the rule as the issue states it."""
+    best = None
+    for tm, tn, tk in itertools.product(range(1, m + 1), range(1, n + 1), range(1, k + 1)):
+        if tm * tk > half_a or tk * tn > half_b or tm * tn > half_c:
+            continue
+        trips = {"m": math.ceil(m / tm), "n": math.ceil(n / tn), "k": math.ceil(k / tk)}
+        for order in ORDERS:
+            refetch = {}
+            for operand, deps in (("a", "mk"), ("b", "kn"), ("c", "mn")):
+                ignored = next(loop for loop in "mnk" if loop not in deps)
+                inside = order[order.index(ignored) + 1 :]
+                moves = any(trips[loop] > 1 for loop in inside if loop in deps)
+                refetch[operand] = trips[ignored] if moves else 1
+            words_a = 0 if on[0] else m * k * refetch["a"]
+            words_b = 0 if on[1] else k * n * refetch["b"]
+            final_c = 0 if on[2] else m * n
+            total = words_a + words_b + final_c + 2 * m * n * (refetch["c"] - 1) * 4
+            best = total if best is None else min(best, total)
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    m=st.integers(1, 9), n=st.integers(1, 9), k=st.integers(1, 9), half_a=st.integers(1, 30),
+    half_b=st.integers(1, 30), half_c=st.integers(1, 30), df=st.sampled_from(["os", "ws", "is"]),
+    on=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+)  # fmt: skip
+def test_mapper_equals_brute_force(m, n, k, half_a, half_b, half_c, df, on):
+    accel = _accel(half_a, half_b, half_c, df=df)
+    mp = best_mapping(m, n, k, accel, on)
+    assert mp.dram_bytes == brute_force_bytes(m, n, k, half_a, half_b, half_c, on)
+    # the chosen schedule is legal and its refetch factors follow the rule
+    assert mp.tile_m * mp.tile_k <= half_a and mp.tile_k * mp.tile_n <= half_b and mp.tile_m * mp.tile_n <= half_c
+    assert (mp.trips_m, mp.trips_n, mp.trips_k) == (-(-m // mp.tile_m), -(-n // mp.tile_n), -(-k // mp.tile_k))
+    assert mp.dram_bytes == mp.dram_a_words + mp.dram_b_words + mp.dram_c_words + 8 * mp.psum_spill_words
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    m=st.integers(1, 300), n=st.integers(1, 300), k=st.integers(1, 300), half_a=st.integers(1, 4000),
+    half_b=st.integers(1, 4000), half_c=st.integers(1, 1000), grow=st.sampled_from(["a", "b", "c"]),
+    factor=st.integers(2, 5), df=st.sampled_from(["os", "ws", "is"]),
+)  # fmt: skip
+def test_bounds_and_larger_buffers_never_add_traffic(m, n, k, half_a, half_b, half_c, grow, factor, df):
+    accel = _accel(half_a, half_b, half_c, df=df)
+    mp = best_mapping(m, n, k, accel)
+    assert mp.dram_bytes >= m * k + k * n + m * n  # compulsory: every operand once, outputs once at int8
+    # Smith et al. 2019 (arXiv 1702.02017), Thm: words moved >= 2MNK/sqrt(S) - 2S, S = every on-chip word
+    s = 2 * (half_a + half_b + half_c)
+    words = mp.dram_a_words + mp.dram_b_words + mp.dram_c_words + 2 * mp.psum_spill_words
+    assert words >= 2 * m * n * k / math.sqrt(s) - 2 * s
+    bigger = dict(half_a=half_a, half_b=half_b, half_c=half_c)
+    bigger[f"half_{grow}"] *= factor
+    assert best_mapping(m, n, k, _accel(**bigger, df=df)).dram_bytes <= mp.dram_bytes
+
+
+# Issue 8 / mapping.md worked values on gemmini-like (int8, int32 partial sums, 128/128/64 KiB buffers).
+WORKED = [((384, 512, 512), 1_179_648), ((1024, 1024, 1024), 18_874_368), ((4096, 256, 512), 5_373_952),
+          ((192, 64, 2048), 634_880), ((128, 128, 128), 49_152)]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape,optimum", WORKED, ids=[str(s) for s, _ in WORKED])
+def test_worked_examples_on_gemmini(shape, optimum):
+    accel = PRESETS["gemmini-like"]
+    cost = gemm_cost(*shape, accel)
+    assert cost.dram_bytes == optimum
+    m, n, k = shape
+    s = (accel.ifmap_sram_bytes + accel.filter_sram_bytes) + accel.ofmap_sram_bytes // 4  # words
+    assert cost.dram_bytes >= 2 * m * n * k / math.sqrt(s)  # Hong & Kung 1981 order bound, S = every on-chip word
+    assert cost.dram_bytes == cost.dram_ifmap_bytes + cost.dram_filter_bytes + cost.dram_ofmap_bytes
+
+
+def test_partial_sum_spill_is_counted_at_acc_width():
+    """(192, 64, 2048): the optimum restarts each output tile once: 192*64 int32 words out and back (98,304 B)."""
+    mp = best_mapping(192, 64, 2048, PRESETS["gemmini-like"])
+    assert mp.refetch_c == 2 and mp.psum_spill_words == 192 * 64
+    assert mp.dram_bytes == 192 * 2048 + 2048 * 64 + 192 * 64 + 2 * 192 * 64 * 4
+
+
+def test_too_small_buffers_are_an_error():
+    accel = with_overrides(PRESETS["gemmini-like"], {"ofmap_sram_bytes": 4})
+    with pytest.raises(AccelConfigError, match="at least 2 words"):
+        gemm_cost(8, 8, 8, accel)
