@@ -72,12 +72,13 @@ def aligned_heads(spec: ModelSpec, accel: AccelConfig, batch: int = 1) -> np.nda
 
 
 def fold_table(spec: ModelSpec, accel: AccelConfig, batch: int = 1) -> FoldTable:
-    from hwsim.accel.batch import layer_table
+    from hwsim.accel.batch import INT_KEYS, layer_table
     from hwsim.accel.gemm import mapping
 
     heads = np.arange(spec.n_heads + 1, dtype=np.int64)
-    table = layer_table(spec, accel, batch)
-    cycles = np.asarray(table["cycles"], dtype=np.int64)
+    ints, _ = layer_table(spec, accel, batch)
+    cycles = ints[:, INT_KEYS.index("cycles")]
+    macs = ints[:, INT_KEYS.index("macs")]
     folds = np.zeros(heads.shape, dtype=np.int64)
     for g in _width_gemms(spec, heads, batch):
         sr, sc, _ = mapping(accel.dataflow, np.asarray(g.m), np.asarray(g.n), np.asarray(g.k))
@@ -86,7 +87,7 @@ def fold_table(spec: ModelSpec, accel: AccelConfig, batch: int = 1) -> FoldTable
     aligned = aligned_heads(spec, accel, batch)
     anchors = heads[aligned]
     line = np.interp(heads, anchors, cycles[aligned].astype(np.float64))
-    return FoldTable(heads=heads, macs=np.asarray(table["macs"], dtype=np.int64), cycles=cycles, width_folds=folds,
+    return FoldTable(heads=heads, macs=macs, cycles=cycles, width_folds=folds,
                      aligned=aligned, lost_cycles=cycles - line)
 
 
