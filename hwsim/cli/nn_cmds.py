@@ -50,8 +50,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train an All-Attention / Transformer-XL LM (baseline phase, or the gating phase with --gates)."""
         from hwsim.errors import SpecError
+        from hwsim.nn.checkpoint import check_checkpoint_target
         from hwsim.nn.train import train
 
+        check_checkpoint_target(out)
         if recipe is None and not resume:
             raise SpecError("--recipe is required (except with --resume)")
         if steps is not None and steps < 1:
@@ -87,8 +89,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Physically remove closed heads; the smaller model equals the gated one with those gates fixed."""
         from hwsim.heads import parse_heads
+        from hwsim.nn.checkpoint import check_checkpoint_target
         from hwsim.nn.prune import prune_checkpoint
 
+        check_checkpoint_target(out)
         heads = parse_heads(heads_per_layer) if heads_per_layer is not None else None
         if heads is not None and len(heads) == 1:
             from hwsim.nn.checkpoint import load_checkpoint

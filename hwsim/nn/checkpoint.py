@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from hwsim.atomicio import check_output_dir, make_dirs
 from hwsim.errors import CheckpointError, HwsimError
 from hwsim.spec import ModelSpec
 
@@ -89,11 +90,11 @@ def save_checkpoint(
     """Write a checkpoint directory atomically (temp directory, then rename)."""
     from safetensors.torch import save_file
 
-    path = Path(path)
+    path = check_checkpoint_target(path)
     dtype = {"float32": torch.float32, "float16": torch.float16}.get(weights_dtype)
     if dtype is None:
         raise CheckpointError(f"weights_dtype must be float32 or float16, got {weights_dtype!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     tmp = Path(tempfile.mkdtemp(prefix=path.name + ".tmp-", dir=path.parent))
     try:
         weights = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
@@ -122,18 +123,44 @@ def save_checkpoint(
         for f in tmp.iterdir():
             f.chmod(0o644)  # mkdtemp makes the directory private; a checkpoint is meant to be shared
         tmp.chmod(0o755)
-        old = None
-        if path.exists():
-            old = path.with_name(path.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _replace_dir(tmp, path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def is_checkpoint_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a directory holding an hwsim checkpoint (its meta.json says so)."""
+    try:
+        meta = json.loads((Path(path) / META).read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT
+
+
+def check_checkpoint_target(path: str | Path | None) -> Path:
+    """A checkpoint output path: new, an empty directory, or an hwsim checkpoint (which is replaced). Anything else,
+    a regular file or a user's directory, is refused (CheckpointError) and never touched."""
+    try:
+        return check_output_dir(path, "checkpoint", is_checkpoint_dir)
+    except HwsimError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
+def _replace_dir(tmp: Path, path: Path) -> None:
+    """Move the finished directory ``tmp`` to ``path``; an old checkpoint there is set aside under a fresh name
+    (never a fixed one that might be a user's directory) and deleted only after the new one is in place."""
+    old = None
+    if path.exists():
+        old = Path(tempfile.mkdtemp(prefix=path.name + ".old-", dir=path.parent))
+        os.replace(path, old)  # rename(2) onto an empty directory
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hwsim.atomicio import check_output_dir, output_lock
 from hwsim.errors import SweepError
 from hwsim.spec import ModelSpec
 from hwsim.sweep.backend import Backend
@@ -32,7 +33,7 @@ from hwsim.sweep.evaluate import (
 )
 from hwsim.sweep.pareto import fronts_for, objective_matrix, pareto_mask
 from hwsim.sweep.space import AccelPoint, PruningConfigs, expand_pruning, format_heads
-from hwsim.sweep.store import ResultsStore
+from hwsim.sweep.store import ResultsStore, is_sweep_store
 
 # Pruning configs per perplexity task: small enough that a kill loses little work and the bar moves, large enough
 # that task overhead (pickling, one process round trip) stays negligible next to a forward pass over the split.
@@ -229,6 +230,12 @@ def run_sweep(request: SweepRequest, resolved: ResolvedSweep | None = None) -> S
     if request.workers < 1:
         raise SweepError(f"workers must be >= 1, got {request.workers}")
     sweep = resolved or resolve_sweep(request.spec)
+    check_output_dir(request.out_dir, "sweep", is_sweep_store)
+    with output_lock(request.out_dir, "sweep"):
+        return _run_locked(request, sweep)
+
+
+def _run_locked(request: SweepRequest, sweep: ResolvedSweep) -> SweepOutcome:
     store = ResultsStore(request.out_dir)
     state = store.open(inputs=sweep.inputs(), spec=sweep.spec.to_dict(), configs=_configs_frame(sweep.configs),
                        accels=[{"name": p.name, **p.to_dict()} for p in sweep.accels],

@@ -93,6 +93,20 @@ class StoreState:
     done_accels: frozenset[int]  # accelerator ids with a cost part
 
 
+def is_sweep_manifest(manifest: Any) -> bool:
+    return (isinstance(manifest, dict) and isinstance(manifest.get("format"), int)
+            and isinstance(manifest.get("input_hash"), str) and manifest.get("kind", "sweep") == "sweep")
+
+
+def is_sweep_store(path: Path) -> bool:
+    """Whether ``path`` holds an hwsim sweep results store (a readable sweep manifest): the only kind of non-empty
+    directory a sweep may write into."""
+    try:
+        return is_sweep_manifest(json.loads((Path(path) / MANIFEST).read_text()))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+
+
 class ResultsStore:
     """A sweep's results directory (see the module docstring)."""
 
@@ -112,9 +126,12 @@ class ResultsStore:
         if not self.manifest_path.is_file():
             return None
         try:
-            return json.loads(self.manifest_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            manifest = json.loads(self.manifest_path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise SweepError(f"cannot read sweep manifest {self.manifest_path}: {exc}") from None
+        if not is_sweep_manifest(manifest):
+            raise SweepError(f"{self.manifest_path} is not an hwsim sweep manifest")
+        return manifest
 
     def open(self, *, inputs: dict[str, Any], spec: dict[str, Any], configs: pd.DataFrame, accels: list[dict],
              resume: bool, force: bool) -> StoreState:
