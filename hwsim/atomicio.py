@@ -71,11 +71,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 # ---- checks before any work ------------------------------------------------------------------------------------------
 def _nonempty_path(path: str | Path | None, what: str) -> Path:
-    if path is None or str(path).strip() == "" or "\0" in str(path):
-        raise OutputError(f"{what} path is empty or invalid: give a file or directory name")
+    if path is None or str(path).strip() in ("", ".") or "\0" in str(path):
+        raise OutputError(f"{what} path is empty: give a name such as results/run1")
     p = Path(path)
     if p.name in ("", ".", ".."):
-        raise OutputError(f"{what} {str(path)!r} names no file or directory of its own: give e.g. {what}-dir/name")
+        raise OutputError(f"{what} path {str(path)!r} names no file or directory of its own: give a name such as "
+                          "results/run1")
     return p
 
 

@@ -25,6 +25,7 @@ def _model_accel(model: Path, accel: str, heads_per_layer: Optional[str], batch:
     """Shared by cost and export: spec, heads, workload, accelerator (with an optional mode override)."""
     from hwsim.accel.config import load_accel, with_overrides
     from hwsim.heads import resolve_heads
+    from hwsim.limits import check_batch, check_workload_counts
     from hwsim.spec import load_spec
     from hwsim.workload import build_workload
 
@@ -33,7 +34,9 @@ def _model_accel(model: Path, accel: str, heads_per_layer: Optional[str], batch:
     config = load_accel(accel)
     if mode is not None:
         config = with_overrides(config, {"mode": mode})
-    return build_workload(spec, heads, batch), config
+    workload = build_workload(spec, heads, check_batch(batch))
+    check_workload_counts(workload, config)
+    return workload, config
 
 
 def register(app: typer.Typer) -> None:
@@ -60,6 +63,7 @@ def register(app: typer.Typer) -> None:
         """Cost one GEMM C[MxN] = A[MxK] @ B[KxN] on an R x C systolic array (counts in words)."""
         from hwsim.accel.config import AccelConfig
         from hwsim.accel.gemm import gemm_cost
+        from hwsim.limits import check_count_bound, gemm_work_bound
 
         accel = AccelConfig(
             name="gemm", rows=rows, cols=cols, dataflow=dataflow, ifmap_sram_bytes=ifmap_kb * 1024,
@@ -67,6 +71,7 @@ def register(app: typer.Typer) -> None:
             dram_bandwidth_bytes_per_s=bandwidth * word_bytes * clock_hz, clock_hz=clock_hz,
             input_bits=8 * word_bytes, acc_bits=8 * word_bytes, mode=mode,
         )  # fmt: skip
+        check_count_bound(gemm_work_bound(m, n, k, repeat, rows, cols), accel.dram_bytes_per_cycle, "this GEMM")
         result = {"m": m, "n": n, "k": k, "repeat": repeat, "rows": rows, "cols": cols, "dataflow": dataflow.value,
                   "mode": mode.value, **gemm_cost(m, n, k, accel, repeat).to_dict()}  # fmt: skip
         result["latency_s"] = result["total_cycles"] / clock_hz
@@ -110,6 +115,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write the workload's GEMMs as a SCALE-Sim topology CSV plus a matching .cfg and layout CSV."""
         from hwsim.accel.scalesim_export import export_workload
+        from hwsim.atomicio import check_output_dir
 
+        out = check_output_dir(out, "export directory", lambda _: True)  # adds its own three files, removes nothing
         files = export_workload(*_model_accel(model, accel, heads_per_layer, batch, None), out, interface.value)
         print(f"wrote {files.rows} GEMM rows: {files.topology}, {files.config}, {files.layout}")

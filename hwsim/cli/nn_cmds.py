@@ -18,11 +18,9 @@ def _data_source(data: Optional[str], kind: Optional[str]):
 
 
 def _device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
+    from hwsim.nn.config import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve_device(device)
 
 
 def register(app: typer.Typer) -> None:
@@ -58,8 +56,9 @@ def register(app: typer.Typer) -> None:
             raise SpecError("--recipe is required (except with --resume)")
         if steps is not None and steps < 1:
             raise SpecError(f"--steps must be positive, got {steps}")
-        if lam is not None and lam < 0:
-            raise SpecError(f"--lambda must be non-negative, got {lam}")
+        if lam is not None and not 0 <= lam < float("inf"):  # NaN fails too
+            raise SpecError(f"--lambda must be a finite non-negative number, got {lam}")
+        device = _device(device)
         phase = "both" if resume else "gates" if gates else "train"
         overrides = {
             "train": {"seed": seed, **({"steps": steps} if phase in ("train", "both") else {})},
@@ -72,7 +71,7 @@ def register(app: typer.Typer) -> None:
             },
         }
         result = train(recipe, out, gates=gates, init_from=init_from, resume=resume, overrides=overrides,
-                       data=_data_source(data, data_kind), device=_device(device), progress=not quiet,
+                       data=_data_source(data, data_kind), device=device, progress=not quiet,
                        save_train_state=train_state)
         print(json.dumps({"checkpoint": str(result.checkpoint_path), "steps": result.steps,
                           "valid_perplexity": result.valid_perplexity, "heads_open": list(result.heads_open),
@@ -127,12 +126,13 @@ def register(app: typer.Typer) -> None:
 
         if max_tokens is not None and max_tokens < 1:
             raise DataError(f"--max-tokens must be positive, got {max_tokens}")
+        device = _device(device)
         heads = None
         if heads_per_layer is not None:
             from hwsim.nn.checkpoint import load_checkpoint
 
             heads = parse_heads(heads_per_layer, load_checkpoint(checkpoint).spec.n_layers)
-        result = evaluate(checkpoint, heads, split=split, max_tokens=max_tokens, device=_device(device),
+        result = evaluate(checkpoint, heads, split=split, max_tokens=max_tokens, device=device,
                           data=_data_source(data, data_kind))
         if as_json:
             print(json.dumps(result.to_dict()))

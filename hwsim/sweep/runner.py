@@ -19,6 +19,7 @@ import pandas as pd
 
 from hwsim.atomicio import check_output_dir, output_lock
 from hwsim.errors import SweepError
+from hwsim.limits import check_batch, check_model_on_accels
 from hwsim.spec import ModelSpec
 from hwsim.sweep.backend import Backend
 from hwsim.sweep.config import SweepSpec
@@ -66,6 +67,7 @@ class SweepOutcome:
     resumed: bool
     evaluated_configs: int  # perplexities computed in this run
     costed_accels: int  # accelerators costed in this run
+    repaired: tuple[str, ...] = ()  # damaged store files found on resume, rewritten or recomputed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,15 +98,16 @@ def resolve_sweep(spec: SweepSpec) -> ResolvedSweep:
     """Load the model, expand the space and check every accelerator; raises HwsimError on any bad input."""
     from hwsim.accel.config import load_accel, with_overrides
 
-    if spec.batch < 1:
-        raise SweepError(f"batch must be >= 1, got {spec.batch}")
+    check_batch(spec.batch, "batch")
     if spec.finetune_steps < 0:
         raise SweepError(f"finetune steps must be >= 0, got {spec.finetune_steps}")
     if spec.finetune_steps and not spec.checkpoint:
         raise SweepError("--finetune-steps needs a checkpoint")
     accels = spec.accel.points()
-    accel_dicts = tuple(with_overrides(load_accel(p.preset), dict(p.overrides)).to_dict() for p in accels)
+    configs = tuple(with_overrides(load_accel(p.preset), dict(p.overrides)) for p in accels)
+    accel_dicts = tuple(c.to_dict() for c in configs)
     model, scores, digest = load_model_inputs(spec.checkpoint, spec.model)
+    check_model_on_accels(model, configs, spec.batch)
     configs = expand_pruning(model, spec.pruning, scores)
     return ResolvedSweep(spec=spec, model=model, configs=configs, accels=accels, accel_dicts=accel_dicts,
                          checkpoint_sha256=digest)
@@ -246,4 +249,5 @@ def _run_locked(request: SweepRequest, sweep: ResolvedSweep) -> SweepOutcome:
     store.write_results(frame)
     return SweepOutcome(results_path=store.results_path, out_dir=store.root, n_configs=len(sweep.configs),
                         n_accels=len(sweep.accels), n_points=len(frame), has_perplexity=bool(sweep.spec.checkpoint),
-                        resumed=state.resumed, evaluated_configs=evaluated, costed_accels=costed)
+                        resumed=state.resumed, evaluated_configs=evaluated, costed_accels=costed,
+                        repaired=state.repaired)

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.atomicio import check_output_dir, output_lock
-from hwsim.errors import SweepError
+from hwsim.errors import HwsimError, SweepError
 from hwsim.sweep.backend import Backend
 from hwsim.trainsweep.job import TrainJob, run_job
-from hwsim.trainsweep.spec import TrainSweepSpec
+from hwsim.trainsweep.spec import TrainSweepSpec, check_train_sweep
 
 MANIFEST = "manifest.json"
 JOBS = "jobs"
@@ -55,13 +55,12 @@ class TrainSweepOutcome:
 
 
 def resolve_device(device: str) -> str:
-    if device == "auto":
-        import torch
+    from hwsim.nn.config import resolve_device as resolve
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise SweepError(f"device must be auto, cpu or cuda, got {device!r}")
-    return device
+    try:
+        return resolve(device)
+    except HwsimError as exc:
+        raise SweepError(str(exc)) from None
 
 
 def plan_jobs(spec: TrainSweepSpec) -> tuple[TrainJob, ...]:
@@ -209,6 +208,7 @@ def run_train_sweep(request: TrainSweepRequest) -> TrainSweepOutcome:
     """Run (or resume) every job of the sweep, then cost and join; returns where the results are."""
     if request.workers < 1:
         raise SweepError(f"workers must be >= 1, got {request.workers}")
+    check_train_sweep(request.spec)
     jobs = plan_jobs(request.spec)
     device = resolve_device(request.device)
     check_output_dir(request.out_dir, "training sweep", is_train_sweep_store)
