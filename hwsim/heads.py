@@ -11,8 +11,9 @@ from hwsim.errors import HeadsError
 from hwsim.spec import ModelSpec
 
 
-# ASCII digits only: int() would also take full-width or Arabic-Indic digits and "0_4".
-_INTEGER = re.compile(r"-?[0-9]{1,9}")
+# ASCII digits only: int() would also take full-width or Arabic-Indic digits and "0_4". At most 18 significant
+# digits (int64), so a megabyte of digits is refused instead of converted.
+_COUNT = re.compile(r"0*([0-9]{1,18})")
 
 
 def _shown(text: str, limit: int = 40) -> str:
@@ -26,9 +27,10 @@ def parse_heads(text: str, n_layers: int | None = None) -> tuple[int, ...]:
     parts = [p.strip() for p in text.split(",")]
     if not parts or any(p == "" for p in parts):
         raise HeadsError(f"malformed --heads-per-layer {_shown(text)}: expected comma-separated integers like 8,6,6,4")
-    bad = next((p for p in parts if not _INTEGER.fullmatch(p)), None)
+    bad = next((p for p in parts if not _COUNT.fullmatch(p)), None)
     if bad is not None:
-        raise HeadsError(f"malformed --heads-per-layer {_shown(text)}: {_shown(bad)} is not an integer (digits 0-9)")
+        kind = "negative" if bad.startswith("-") else "not a head count (digits 0-9)"
+        raise HeadsError(f"malformed --heads-per-layer {_shown(text)}: {_shown(bad)} is {kind}")
     values = tuple(int(p) for p in parts)
     if len(values) == 1 and n_layers is not None:
         values = values * n_layers

@@ -23,6 +23,21 @@ def _device(device: str) -> str:
     return resolve_device(device)
 
 
+def _check_train_fits(recipe: Optional[Path], resume_from: Optional[Path], init_from: Optional[Path]) -> None:
+    """Refuse a recipe whose model and batch cannot fit in memory, before training starts."""
+    from hwsim.nn.checkpoint import load_checkpoint
+    from hwsim.nn.config import check_fits_memory, train_config
+    from hwsim.spec import ModelSpec, load_recipe
+
+    if resume_from is not None:
+        ckpt = load_checkpoint(resume_from)
+        spec, raw = ckpt.spec, ckpt.recipe
+    else:
+        raw = load_recipe(recipe)
+        spec = load_checkpoint(init_from).spec if init_from else ModelSpec.from_dict(raw["model"], source=str(recipe))
+    check_fits_memory(spec, train_config(raw.get("train")).batch_size, training=True, what="training")
+
+
 def register(app: typer.Typer) -> None:
     """Add this group's commands to ``app``."""
 
@@ -59,6 +74,7 @@ def register(app: typer.Typer) -> None:
         if lam is not None and not 0 <= lam < float("inf"):  # NaN fails too
             raise SpecError(f"--lambda must be a finite non-negative number, got {lam}")
         device = _device(device)
+        _check_train_fits(recipe, out if resume else None, init_from)
         phase = "both" if resume else "gates" if gates else "train"
         overrides = {
             "train": {"seed": seed, **({"steps": steps} if phase in ("train", "both") else {})},

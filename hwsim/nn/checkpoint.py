@@ -185,8 +185,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if meta.get("version") != VERSION:
         raise CheckpointError(f"checkpoint {path}: unsupported version {meta.get('version')!r}")
     try:
+        from hwsim.nn.config import check_fits_memory
+
         spec = ModelSpec.from_dict(meta["spec"], source=f"checkpoint {path}")
         _check_meta(meta, spec, path)
+        check_fits_memory(spec, 1, training=False, what=f"checkpoint {path}")
         weights = load_file(str(path / WEIGHTS))
     except HwsimError as exc:
         raise CheckpointError(str(exc)) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,3 +185,43 @@ def resolve_device(device: str) -> str:
     if index >= torch.cuda.device_count():
         raise SpecError(f"device {device!r} does not exist: torch sees {torch.cuda.device_count()} CUDA device(s)")
     return device
+
+
+# ---- will it fit? -------------------------------------------------------------------------------------------------
+FLOAT_BYTES = 4  # float32 weights and activations
+# Training holds weights, gradients and two Adam/LAMB moments per parameter (plus the float32 master copy).
+TRAIN_BYTES_PER_PARAM = 5 * FLOAT_BYTES
+
+
+def _physical_memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX
+        return None
+
+
+def memory_estimate_bytes(spec, batch_size: int, training: bool) -> int:
+    """A lower estimate of the host memory a model needs (Python ints: no overflow): its parameters (times
+    :data:`TRAIN_BYTES_PER_PARAM` when training) plus the attention scores and hidden states of one forward pass
+    (kept for every layer when training, one layer at a time when evaluating)."""
+    from hwsim.workload import build_workload
+
+    workload = build_workload(spec, spec.full_heads())
+    params = workload.params + workload.embedding_params
+    keys = spec.context_len + spec.n_persistent
+    per_layer = batch_size * spec.segment_len * (spec.n_heads * keys * 2 + 8 * spec.d_model + spec.d_ff)
+    logits = batch_size * spec.segment_len * spec.vocab_size
+    layers = spec.n_layers if training else 1
+    return (params * (TRAIN_BYTES_PER_PARAM if training else FLOAT_BYTES)
+            + (per_layer * layers + logits) * FLOAT_BYTES)
+
+
+def check_fits_memory(spec, batch_size: int, training: bool, what: str) -> None:
+    """Refuse a model that cannot fit in this machine's memory, before allocating anything (torch would either
+    crash or swap for minutes)."""
+    total = _physical_memory_bytes()
+    need = memory_estimate_bytes(spec, batch_size, training)
+    if total is not None and need > total:
+        gib = 1 << 30
+        raise SpecError(f"{what} needs at least {need / gib:,.1f} GiB of memory (model '{spec.name}', batch "
+                        f"{batch_size}) but this machine has {total / gib:,.1f} GiB: use a smaller model or batch")

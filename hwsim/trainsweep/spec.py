@@ -133,7 +133,7 @@ def parse_lambdas(values: Any, source: str) -> tuple[float, ...]:
         raise SweepError(f"{source}: no lambda values given")
     bad = [v for v in values if not 0 <= v < float("inf")]  # NaN fails too
     if bad:
-        raise SweepError(f"{source}: lambda must be a finite number >= 0, got {bad[0]!r}")
+        raise SweepError(f"{source}: lambda must be >= 0 and finite, got {bad[0]!r}")
     return tuple(dict.fromkeys(float(v) for v in values))
 
 
