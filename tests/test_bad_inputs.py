@@ -367,3 +367,16 @@ def test_ctrl_c_prints_interrupted_and_exits_130(cli, monkeypatch):
     assert result.code == 130
     assert result.err.strip() == "error: interrupted"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the CLI's handler is gone again
+
+
+@pytest.mark.parametrize("damage", ["manifest", "results"])
+def test_train_report_on_a_damaged_training_sweep(cli, tmp_path, damage):
+    store = tmp_path / "ts"
+    shutil.copytree(ROOT / "reports" / "ptb-train", store)
+    (store / "manifest.json").write_text(json.dumps({"kind": "train-sweep", "input_hash": "x"}))
+    if damage == "manifest":
+        (store / "manifest.json").write_text("{")
+    else:
+        (store / "results.csv").write_bytes(b"\x00\xff not a csv")
+    assert_one_line_error(cli("train-report", store, "-o", tmp_path / "x.html"), "damaged")
+    assert not (tmp_path / "x.html").exists()

@@ -142,12 +142,24 @@ def _train_report_cmd(
     if output is None and results.name in ("", ".", ".."):
         raise OutputError(f"give -o: the default report path next to {str(results)!r} has no name")
     output = check_report_paths(output or results.with_suffix(".html"), (".csv", ".jobs.json"))
+    frame = _readable_train_results(results)
     if markdown:
-        from hwsim.trainsweep.results import load_train_results
-
-        print(summary_markdown(load_train_results(results)[0], accel))
+        print(summary_markdown(frame, accel))
     written = write_train_report(results, output, accel=accel, plotlyjs=plotlyjs)
     print(f"report: {written}")
+
+
+def _readable_train_results(results: Path):
+    """The results table of a training sweep; a damaged store (unreadable manifest, table or job records) is one
+    SweepError line instead of a JSON or Parquet traceback."""
+    from hwsim.errors import SweepError
+    from hwsim.trainsweep.results import load_train_results
+
+    try:
+        return load_train_results(results)[0]
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:  # json, pyarrow (ArrowInvalid), pandas
+        raise SweepError(f"the training sweep in {results} is damaged ({type(exc).__name__}: {exc}); "
+                         "rerun `hwsim train-sweep` on it to rebuild its tables") from None
 
 
 def register(app: typer.Typer) -> None:
