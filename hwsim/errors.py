@@ -27,3 +27,7 @@ class DataError(HwsimError):
 
 class SweepError(HwsimError):
     """A sweep space or results store is malformed, or a resume does not match its inputs."""
+
+
+class OutputError(HwsimError):
+    """An output path cannot be written, or writing it would replace something that is not ours to replace."""

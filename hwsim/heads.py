@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,15 +11,27 @@ from hwsim.errors import HeadsError
 from hwsim.spec import ModelSpec
 
 
+# ASCII digits only: int() would also take full-width or Arabic-Indic digits and "0_4". At most 18 significant
+# digits (int64), so a megabyte of digits is refused instead of converted.
+_COUNT = re.compile(r"0*([0-9]{1,18})")
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` quoted, shortened for an error line (a 10,000-entry list must not make a 40 KB message)."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text):,} characters)"
+
+
 def parse_heads(text: str, n_layers: int | None = None) -> tuple[int, ...]:
     """Parse ``"8,6,6,4"``; a single value (``"4"``) broadcasts to every layer when ``n_layers`` is given."""
-    parts = [p.strip() for p in str(text).split(",")]
+    text = str(text)
+    parts = [p.strip() for p in text.split(",")]
     if not parts or any(p == "" for p in parts):
-        raise HeadsError(f"malformed --heads-per-layer {text!r}: expected comma-separated integers like 8,6,6,4")
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        raise HeadsError(f"malformed --heads-per-layer {text!r}: {text!r} is not a list of integers") from None
+        raise HeadsError(f"malformed --heads-per-layer {_shown(text)}: expected comma-separated integers like 8,6,6,4")
+    bad = next((p for p in parts if not _COUNT.fullmatch(p)), None)
+    if bad is not None:
+        kind = "negative" if bad.startswith("-") else "not a head count (digits 0-9)"
+        raise HeadsError(f"malformed --heads-per-layer {_shown(text)}: {_shown(bad)} is {kind}")
+    values = tuple(int(p) for p in parts)
     if len(values) == 1 and n_layers is not None:
         values = values * n_layers
     return values
@@ -40,8 +53,8 @@ def validate_heads(spec: ModelSpec, heads: Sequence[int]) -> tuple[int, ...]:
 
 
 def resolve_heads(spec: ModelSpec, text: str | None) -> tuple[int, ...]:
-    """CLI helper: parse and validate, defaulting to all heads kept."""
-    if text is None or text == "":
+    """CLI helper: parse and validate, defaulting (None: option not given) to all heads kept."""
+    if text is None:
         return spec.full_heads()
     return validate_heads(spec, parse_heads(text, spec.n_layers))
 

@@ -23,6 +23,27 @@ class Family(str, Enum):
     TRANSFORMER_XL = "transformer_xl"  # Dai et al. 2019 baseline: attention + FF block per layer
 
 
+# Largest accepted size of each integer field: far beyond any real model (the paper's WT103 model: 16 layers,
+# d_model 512, 8 heads, vocabulary 267,735) yet small enough that sizes multiply without overflowing int64 counts
+# (workload counts are checked again against hwsim.limits.MAX_COUNT for a given accelerator and batch).
+SIZE_LIMITS = {
+    "n_layers": 1024, "d_model": 65_536, "n_heads": 1024, "d_head": 4096, "n_persistent": 65_536,
+    "d_ff": 262_144, "segment_len": 65_536, "memory_len": 65_536, "pos_len": 131_072, "vocab_size": 16_777_216,
+    "adaptive_div": 64, "weight_bits": 64, "act_bits": 64,
+}  # fmt: skip
+NAME_MAX_CHARS = 100
+
+
+def check_name(name: Any, what: str, error: type[Exception] = SpecError) -> None:
+    """A name that also names files (SCALE-Sim export): no path separators, no control characters, not ``..``."""
+    if not isinstance(name, str) or not name.strip():
+        raise error(f"{what} name must be a non-empty string, got {name!r}")
+    if len(name) > NAME_MAX_CHARS:
+        raise error(f"{what} name is longer than {NAME_MAX_CHARS} characters")
+    if any(c in name for c in "/\\") or name in (".", "..") or not name.isprintable():
+        raise error(f"{what} name {name!r} must not contain path separators or control characters")
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelSpec:
     """Architecture of an All-Attention or Transformer-XL language model (pre-LN, relative attention as in Shim et al.).
@@ -48,20 +69,23 @@ class ModelSpec:
     act_bits: int = 8
 
     def __post_init__(self) -> None:
+        check_name(self.name, "model spec")
         try:  # accept the plain string too (ModelSpec(family="transformer_xl")); `is` comparisons need the enum
             object.__setattr__(self, "family", Family(self.family))
         except ValueError:
             choices = ", ".join(f.value for f in Family)
             raise SpecError(f"model spec '{self.name}': unknown family {self.family!r} (choose {choices})") from None
-        positive = ("n_layers", "d_model", "n_heads", "d_head", "segment_len", "vocab_size", "weight_bits", "act_bits")
-        for field in positive:
+        for field, limit in SIZE_LIMITS.items():
             value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise SpecError(f"model spec '{self.name}': {field} must be a positive integer, got {value!r}")
-        for field in ("n_persistent", "d_ff", "memory_len", "pos_len"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise SpecError(f"model spec '{self.name}': {field} must be a non-negative integer, got {value!r}")
+            low = 0 if field in ("n_persistent", "d_ff", "memory_len", "pos_len") else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                kind = "a non-negative" if low == 0 else "a positive"
+                raise SpecError(f"model spec '{self.name}': {field} must be {kind} integer, got {value!r}")
+            if value > limit:
+                raise SpecError(f"model spec '{self.name}': {field} = {value} exceeds the limit {limit:,}")
+        cutoffs = self.adaptive_cutoffs
+        if not isinstance(cutoffs, tuple) or not all(isinstance(c, int) and not isinstance(c, bool) for c in cutoffs):
+            raise SpecError(f"model spec '{self.name}': adaptive_cutoffs must be a list of integers, got {cutoffs!r}")
         if self.family is Family.ALL_ATTENTION and self.n_persistent == 0:
             raise SpecError(f"model spec '{self.name}': an all_attention model needs n_persistent > 0")
         if self.family is Family.TRANSFORMER_XL and self.d_ff == 0:
@@ -71,15 +95,12 @@ class ModelSpec:
                 f"model spec '{self.name}': pos_len {self.pos_len} is shorter than segment_len + memory_len "
                 f"({self.segment_len + self.memory_len})"
             )
-        cutoffs = self.adaptive_cutoffs
         if cutoffs:
             if list(cutoffs) != sorted(set(cutoffs)) or cutoffs[0] <= 0 or cutoffs[-1] >= self.vocab_size:
                 raise SpecError(
                     f"model spec '{self.name}': adaptive_cutoffs must be strictly increasing and inside "
                     f"(0, vocab_size={self.vocab_size}), got {list(cutoffs)}"
                 )
-            if self.adaptive_div < 1:
-                raise SpecError(f"model spec '{self.name}': adaptive_div must be >= 1")
             for i in range(1, len(cutoffs) + 1):
                 if self.d_model // self.adaptive_div**i < 1:
                     raise SpecError(f"model spec '{self.name}': d_model / adaptive_div**{i} is below 1")
@@ -136,8 +157,14 @@ class ModelSpec:
         except ValueError:
             choices = ", ".join(f.value for f in Family)
             raise SpecError(f"{source}: unknown family {raw.get('family')!r} (choose {choices})") from None
-        values["adaptive_cutoffs"] = tuple(values.get("adaptive_cutoffs", ()))
+        cutoffs = values.get("adaptive_cutoffs", ())
+        if not isinstance(cutoffs, (list, tuple)):
+            raise SpecError(f"{source}: adaptive_cutoffs must be a list of integers, got {cutoffs!r}")
+        values["adaptive_cutoffs"] = tuple(cutoffs)
         return cls(**values)
+
+
+RECIPE_TABLES = ("model", "train", "gates", "data")
 
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
@@ -145,7 +172,18 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     raw = load_toml(path, SpecError)
     if "model" not in raw or not isinstance(raw["model"], dict):
         raise SpecError(f"{path}: recipe has no [model] table")
+    check_tables(raw, RECIPE_TABLES, f"{path}: recipe", SpecError)
     return raw
+
+
+def check_tables(raw: dict[str, Any], known: tuple[str, ...], where: str, error: type[Exception] = SpecError) -> None:
+    """Every top-level key of a TOML document is one of ``known`` and a table (a misspelled ``[trian]`` is an error)."""
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise error(f"{where} has unknown table(s) {', '.join(unknown)} (known: {', '.join(known)})")
+    for key in known:
+        if key in raw and not isinstance(raw[key], dict):
+            raise error(f"{where}: {key} must be a table ([{key}]), got {raw[key]!r}")
 
 
 def load_spec(path: str | Path) -> ModelSpec:

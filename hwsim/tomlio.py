@@ -14,15 +14,29 @@ else:  # pragma: no cover - exercised only on 3.10
     import tomli as tomllib
 
 
+# Every hwsim TOML file (recipes, accelerators, sweep specs) is a few KB; a bigger one is not meant for us.
+MAX_TOML_BYTES = 1 << 20
+
+
 def load_toml(path: str | Path, error: type[HwsimError] = HwsimError) -> dict[str, Any]:
-    """Parse a TOML file; raise ``error`` with the path in its message on any problem."""
+    """Parse a UTF-8 TOML file of at most :data:`MAX_TOML_BYTES`; raise ``error`` naming the path on any problem."""
     p = Path(path)
     if not p.is_file():
         raise error(f"file not found: {p}")
     try:
         with p.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise error(f"malformed TOML in {p}: {exc}") from None
+            data = fh.read(MAX_TOML_BYTES + 1)
     except OSError as exc:
         raise error(f"cannot read {p}: {exc.strerror}") from None
+    if len(data) > MAX_TOML_BYTES:
+        raise error(f"{p} is larger than {MAX_TOML_BYTES // 1024} KiB: not an hwsim TOML file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{p} is not a UTF-8 text file (invalid byte at offset {exc.start}): expected TOML") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"malformed TOML in {p}: {exc}") from None
+    except RecursionError:
+        raise error(f"malformed TOML in {p}: nested too deeply") from None

@@ -13,10 +13,21 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from hwsim.errors import AccelConfigError
+from hwsim.spec import check_name, check_tables
 from hwsim.tomlio import load_toml
 
 KIB = 1024
 MIB = 1024 * 1024
+# Accepted ranges, far outside any real design yet inside what the counts can hold (hwsim.limits): a 65,536 x 65,536
+# array, 2^50 bytes (1 PiB) of SRAM or lanes, clocks from 1 kHz to 1 THz, DRAM from 1 B/s to 1 PB/s, nodes 1-1000 nm.
+MAX_ARRAY_SIDE = 65_536
+MAX_INT_FIELD = 2**50
+MAX_WORD_BITS = 64
+FLOAT_RANGES = {
+    "dram_bandwidth_bytes_per_s": (1.0, 1e15),
+    "clock_hz": (1e3, 1e12),
+    "tech_node_nm": (1.0, 1000.0),
+}
 
 
 class Dataflow(str, Enum):
@@ -60,8 +71,7 @@ class AccelConfig:
     fuse_attention: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise AccelConfigError("accelerator name must be a non-empty string")
+        check_name(self.name, "accelerator", AccelConfigError)
         try:
             object.__setattr__(self, "dataflow", Dataflow(self.dataflow))
         except ValueError:
@@ -78,13 +88,18 @@ class AccelConfig:
             _check_int(self, field, minimum=1)
         for field in ("input_bits", "acc_bits"):
             _check_int(self, field, minimum=1)
+            if getattr(self, field) > MAX_WORD_BITS:
+                raise AccelConfigError(f"accel '{self.name}': {field} must be at most {MAX_WORD_BITS}")
             if getattr(self, field) % 8:
                 value = getattr(self, field)
                 raise AccelConfigError(f"accel '{self.name}': {field} must be a multiple of 8, got {value}")
-        for field in ("dram_bandwidth_bytes_per_s", "clock_hz", "tech_node_nm"):
+        for field, (low, high) in FLOAT_RANGES.items():
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
                 raise AccelConfigError(f"accel '{self.name}': {field} must be a positive number, got {value!r}")
+            if not low <= value <= high:
+                raise AccelConfigError(f"accel '{self.name}': {field} = {value:g} is outside the accepted range "
+                                       f"{low:g}..{high:g}")
             object.__setattr__(self, field, float(value))
         for field in ("vector_overlap", "weights_on_chip", "activations_on_chip", "fuse_attention"):
             value = getattr(self, field)
@@ -133,6 +148,9 @@ def _check_int(cfg: AccelConfig, field: str, minimum: int) -> None:
     value = getattr(cfg, field)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise AccelConfigError(f"accel '{cfg.name}': {field} must be an integer >= {minimum}, got {value!r}")
+    limit = MAX_ARRAY_SIDE if field in ("rows", "cols") else MAX_INT_FIELD
+    if value > limit:
+        raise AccelConfigError(f"accel '{cfg.name}': {field} = {value} exceeds the limit {limit:,}")
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(AccelConfig))
@@ -231,12 +249,13 @@ def load_accel(name_or_path: str | Path) -> AccelConfig:
     table = raw.get("accel")
     if not isinstance(table, dict):
         raise AccelConfigError(f"{path}: no [accel] table")
+    check_tables(raw, ("accel",), str(path), AccelConfigError)
     table = dict(table)
     base = table.pop("base", None)
     if base is None:
         table.setdefault("name", path.stem)
         return accel_from_dict(table, source=str(path))
-    if base not in PRESETS:
+    if not isinstance(base, str) or base not in PRESETS:
         raise AccelConfigError(f"{path}: unknown base preset {base!r} (choose {', '.join(PRESETS)})")
     return with_overrides(PRESETS[base], {"name": path.stem, **table})
 

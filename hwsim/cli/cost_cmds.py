@@ -25,6 +25,7 @@ def _model_accel(model: Path, accel: str, heads_per_layer: Optional[str], batch:
     """Shared by cost and export: spec, heads, workload, accelerator (with an optional mode override)."""
     from hwsim.accel.config import load_accel, with_overrides
     from hwsim.heads import resolve_heads
+    from hwsim.limits import check_batch, check_workload_counts
     from hwsim.spec import load_spec
     from hwsim.workload import build_workload
 
@@ -33,7 +34,9 @@ def _model_accel(model: Path, accel: str, heads_per_layer: Optional[str], batch:
     config = load_accel(accel)
     if mode is not None:
         config = with_overrides(config, {"mode": mode})
-    return build_workload(spec, heads, batch), config
+    workload = build_workload(spec, heads, check_batch(batch))
+    check_workload_counts(workload, config)
+    return workload, config
 
 
 def _gemm_accel(accel, rows, cols, dataflow, mode, ifmap_kb, filter_kb, ofmap_kb, bandwidth, word_bytes, clock_hz):
@@ -91,9 +94,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Cost one GEMM C[MxN] = A[MxK] @ B[KxN]: on an accelerator (--accel) or an R x C array (words)."""
         from hwsim.accel.gemm import gemm_report
+        from hwsim.limits import check_count_bound, gemm_work_bound
 
         config = _gemm_accel(accel, rows, cols, dataflow, mode, ifmap_kb, filter_kb, ofmap_kb, bandwidth, word_bytes,
                              clock_hz)  # fmt: skip
+        work = gemm_work_bound(m, n, k, repeat, config.rows, config.cols)
+        check_count_bound(work, config.dram_bytes_per_cycle, "this GEMM")
         result = gemm_report(m, n, k, config, repeat)
         if as_json:
             print(json.dumps(result))
@@ -137,6 +143,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write the workload's GEMMs as a SCALE-Sim topology CSV plus a matching .cfg and layout CSV."""
         from hwsim.accel.scalesim_export import export_workload
+        from hwsim.atomicio import check_output_dir
 
+        out = check_output_dir(out, "export directory", lambda _: True)  # adds its own three files, removes nothing
         files = export_workload(*_model_accel(model, accel, heads_per_layer, batch, None), out, interface.value)
         print(f"wrote {files.rows} GEMM rows: {files.topology}, {files.config}, {files.layout}")

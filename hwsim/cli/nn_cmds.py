@@ -18,11 +18,24 @@ def _data_source(data: Optional[str], kind: Optional[str]):
 
 
 def _device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
+    from hwsim.nn.config import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve_device(device)
+
+
+def _check_train_fits(recipe: Optional[Path], resume_from: Optional[Path], init_from: Optional[Path]) -> None:
+    """Refuse a recipe whose model and batch cannot fit in memory, before training starts."""
+    from hwsim.nn.checkpoint import load_checkpoint
+    from hwsim.nn.config import check_fits_memory, train_config
+    from hwsim.spec import ModelSpec, load_recipe
+
+    if resume_from is not None:
+        ckpt = load_checkpoint(resume_from)
+        spec, raw = ckpt.spec, ckpt.recipe
+    else:
+        raw = load_recipe(recipe)
+        spec = load_checkpoint(init_from).spec if init_from else ModelSpec.from_dict(raw["model"], source=str(recipe))
+    check_fits_memory(spec, train_config(raw.get("train")).batch_size, training=True, what="training")
 
 
 def register(app: typer.Typer) -> None:
@@ -50,14 +63,18 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train an All-Attention / Transformer-XL LM (baseline phase, or the gating phase with --gates)."""
         from hwsim.errors import SpecError
+        from hwsim.nn.checkpoint import check_checkpoint_target
         from hwsim.nn.train import train
 
+        check_checkpoint_target(out)
         if recipe is None and not resume:
             raise SpecError("--recipe is required (except with --resume)")
         if steps is not None and steps < 1:
             raise SpecError(f"--steps must be positive, got {steps}")
-        if lam is not None and lam < 0:
-            raise SpecError(f"--lambda must be non-negative, got {lam}")
+        if lam is not None and not 0 <= lam < float("inf"):  # NaN fails too
+            raise SpecError(f"--lambda must be a finite non-negative number, got {lam}")
+        device = _device(device)
+        _check_train_fits(recipe, out if resume else None, init_from)
         phase = "both" if resume else "gates" if gates else "train"
         overrides = {
             "train": {"seed": seed, **({"steps": steps} if phase in ("train", "both") else {})},
@@ -70,7 +87,7 @@ def register(app: typer.Typer) -> None:
             },
         }
         result = train(recipe, out, gates=gates, init_from=init_from, resume=resume, overrides=overrides,
-                       data=_data_source(data, data_kind), device=_device(device), progress=not quiet,
+                       data=_data_source(data, data_kind), device=device, progress=not quiet,
                        save_train_state=train_state)
         print(json.dumps({"checkpoint": str(result.checkpoint_path), "steps": result.steps,
                           "valid_perplexity": result.valid_perplexity, "heads_open": list(result.heads_open),
@@ -87,8 +104,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Physically remove closed heads; the smaller model equals the gated one with those gates fixed."""
         from hwsim.heads import parse_heads
+        from hwsim.nn.checkpoint import check_checkpoint_target
         from hwsim.nn.prune import prune_checkpoint
 
+        check_checkpoint_target(out)
         heads = parse_heads(heads_per_layer) if heads_per_layer is not None else None
         if heads is not None and len(heads) == 1:
             from hwsim.nn.checkpoint import load_checkpoint
@@ -123,12 +142,13 @@ def register(app: typer.Typer) -> None:
 
         if max_tokens is not None and max_tokens < 1:
             raise DataError(f"--max-tokens must be positive, got {max_tokens}")
+        device = _device(device)
         heads = None
         if heads_per_layer is not None:
             from hwsim.nn.checkpoint import load_checkpoint
 
             heads = parse_heads(heads_per_layer, load_checkpoint(checkpoint).spec.n_layers)
-        result = evaluate(checkpoint, heads, split=split, max_tokens=max_tokens, device=_device(device),
+        result = evaluate(checkpoint, heads, split=split, max_tokens=max_tokens, device=device,
                           data=_data_source(data, data_kind))
         if as_json:
             print(json.dumps(result.to_dict()))

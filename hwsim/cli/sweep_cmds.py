@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from hwsim.errors import OutputError
 from hwsim.sweep.backend import Backend
 
 DEFAULT_OUT = Path("reports/pareto")
@@ -114,11 +116,14 @@ def _sweep_cmd(
             ray_address=ray_address, device=device, out=out or trainsweep_cmds.DEFAULT_OUT, report=report,
             force=force, progress=progress)
         return
+    from hwsim.atomicio import check_output_dir
     from hwsim.report.html import write_report
     from hwsim.sweep.config import DEFAULT_SPEC_PATH, CliOverrides, apply_cli, load_sweep_spec
     from hwsim.sweep.runner import SweepRequest, run_sweep
+    from hwsim.sweep.store import is_sweep_store
 
-    out = out or DEFAULT_OUT
+    out = check_output_dir(DEFAULT_OUT if out is None else out, "sweep", is_sweep_store)
+    report = check_report_paths(report or out.with_suffix(".html"), (".csv", ".json"))
     cli = CliOverrides(heads=tuple(heads), ratios=ratios, ratio_modes=tuple(ratio_mode), samples=samples, seed=seed,
                        accels=tuple(accel), grid=tuple(grid), checkpoint=checkpoint, model=model, split=split,
                        max_tokens=max_tokens, finetune_steps=finetune_steps, batch=batch, search=search,
@@ -128,7 +133,10 @@ def _sweep_cmd(
     request = SweepRequest(spec=spec, out_dir=out, workers=workers or os.cpu_count() or 1, backend=backend,
                            ray_address=ray_address, resume=resume, force=force, progress=progress)
     outcome = run_sweep(request)
-    written = write_report(outcome.out_dir, report or out.with_suffix(".html"), budget=limits)
+    if outcome.repaired:
+        print(f"note: {len(outcome.repaired)} damaged file(s) in {out} recomputed: {', '.join(outcome.repaired[:5])}"
+              + (" ..." if len(outcome.repaired) > 5 else ""), file=sys.stderr)
+    written = write_report(outcome.out_dir, report, budget=limits)
     print(f"{outcome.n_points} points ({outcome.n_configs} pruning configs x {outcome.n_accels} accelerators); "
           f"perplexity evaluated this run: {outcome.evaluated_configs}, accelerators costed: {outcome.costed_accels}")
     if spec.search is not None:
@@ -151,6 +159,18 @@ def _refuse_pattern_options(spec_file: Path, given) -> None:
                          "--finetune-steps) do not apply")
 
 
+def check_report_paths(html: Path, siblings: tuple[str, ...]) -> Path:
+    """Check an HTML report path and the data files written beside it before any work (no partial reports)."""
+    from hwsim.atomicio import check_output_file
+
+    html = check_output_file(html, "report")
+    if html.suffix.lower() in siblings:
+        raise OutputError(f"report path {html} would be overwritten by its own data file: give a .html name")
+    for suffix in siblings:
+        check_output_file(html.with_suffix(suffix), "report data")
+    return html
+
+
 def _report_cmd(
     results: Annotated[Path, typer.Argument(help="Sweep results directory (or its results.parquet / .csv).")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="HTML path (default: RESULTS.html).")] = None,
@@ -166,7 +186,10 @@ def _report_cmd(
 
     root = results if results.is_dir() else results.parent
     limits = _budget(max_perplexity, max_perplexity_increase, max_latency_ms, max_area_mm2, max_energy_uj)
-    written = write_report(results, output or root.with_suffix(".html"), point=point, budget=limits)
+    if output is None and root.name in ("", ".", ".."):
+        raise OutputError(f"give -o: the default report path next to {str(results)!r} has no name")
+    output = check_report_paths(output or root.with_suffix(".html"), (".csv", ".json"))
+    written = write_report(results, output, point=point, budget=limits)
     print(f"report: {written.html}  (data: {written.csv}, {written.json})")
     _print_answers(written.answers)
 

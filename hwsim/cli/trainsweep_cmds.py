@@ -63,6 +63,12 @@ def train_sweep_from_cli(
         parse_variants,
     )
 
+    from hwsim.atomicio import check_output_dir
+    from hwsim.cli.sweep_cmds import check_report_paths
+    from hwsim.trainsweep.runner import is_train_sweep_store
+
+    out = check_output_dir(out, "training sweep", is_train_sweep_store)
+    report = check_report_paths(report or out.with_suffix(".html"), (".csv", ".jobs.json"))
     spec = load_train_sweep_spec(spec_file) if spec_file else TrainSweepSpec()
     spec = spec.with_overrides(
         lambdas=parse_lambdas(lambdas, "--train-lambdas") if lambdas is not None else None,
@@ -81,7 +87,7 @@ def train_sweep_from_cli(
     request = TrainSweepRequest(spec=spec, out_dir=out, workers=workers, backend=backend, ray_address=ray_address,
                                 device=device, force=force, progress=progress)
     outcome = run_train_sweep(request)
-    written = write_train_report(outcome.out_dir, report or outcome.out_dir.with_suffix(".html"))
+    written = write_train_report(outcome.out_dir, report)
     print(f"{outcome.n_jobs} jobs ({outcome.ran_jobs} run now, on {outcome.device}), {outcome.n_points} points")
     print(f"results: {outcome.results_path}")
     print(f"report:  {written}")
@@ -129,14 +135,31 @@ def _train_report_cmd(
     markdown: Annotated[bool, typer.Option("--markdown", help="Also print a Markdown summary table (for a README).")] = False,
 ) -> None:
     """Write the HTML report of a finished training sweep."""
+    from hwsim.cli.sweep_cmds import check_report_paths
+    from hwsim.errors import OutputError
     from hwsim.trainsweep.report import summary_markdown, write_train_report
 
+    if output is None and results.name in ("", ".", ".."):
+        raise OutputError(f"give -o: the default report path next to {str(results)!r} has no name")
+    output = check_report_paths(output or results.with_suffix(".html"), (".csv", ".jobs.json"))
+    frame = _readable_train_results(results)
     if markdown:
-        from hwsim.trainsweep.results import load_train_results
-
-        print(summary_markdown(load_train_results(results)[0], accel))
-    written = write_train_report(results, output or results.with_suffix(".html"), accel=accel, plotlyjs=plotlyjs)
+        print(summary_markdown(frame, accel))
+    written = write_train_report(results, output, accel=accel, plotlyjs=plotlyjs)
     print(f"report: {written}")
+
+
+def _readable_train_results(results: Path):
+    """The results table of a training sweep; a damaged store (unreadable manifest, table or job records) is one
+    SweepError line instead of a JSON or Parquet traceback."""
+    from hwsim.errors import SweepError
+    from hwsim.trainsweep.results import load_train_results
+
+    try:
+        return load_train_results(results)[0]
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:  # json, pyarrow (ArrowInvalid), pandas
+        raise SweepError(f"the training sweep in {results} is damaged ({type(exc).__name__}: {exc}); "
+                         "rerun `hwsim train-sweep` on it to rebuild its tables") from None
 
 
 def register(app: typer.Typer) -> None:

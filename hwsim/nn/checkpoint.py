@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from hwsim.atomicio import check_output_dir, make_dirs
 from hwsim.errors import CheckpointError, HwsimError
 from hwsim.spec import ModelSpec
 
@@ -89,12 +90,15 @@ def save_checkpoint(
     """Write a checkpoint directory atomically (temp directory, then rename)."""
     from safetensors.torch import save_file
 
-    path = Path(path)
+    path = check_checkpoint_target(path)
     dtype = {"float32": torch.float32, "float16": torch.float16}.get(weights_dtype)
     if dtype is None:
         raise CheckpointError(f"weights_dtype must be float32 or float16, got {weights_dtype!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".tmp-", dir=path.parent))
+    make_dirs(path.parent)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=path.name + ".tmp-", dir=path.parent))
+    except OSError as exc:
+        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
     try:
         weights = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
         save_file(weights, str(tmp / WEIGHTS))
@@ -122,18 +126,44 @@ def save_checkpoint(
         for f in tmp.iterdir():
             f.chmod(0o644)  # mkdtemp makes the directory private; a checkpoint is meant to be shared
         tmp.chmod(0o755)
-        old = None
-        if path.exists():
-            old = path.with_name(path.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _replace_dir(tmp, path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def is_checkpoint_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a directory holding an hwsim checkpoint (its meta.json says so)."""
+    try:
+        meta = json.loads((Path(path) / META).read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT
+
+
+def check_checkpoint_target(path: str | Path | None) -> Path:
+    """A checkpoint output path: new, an empty directory, or an hwsim checkpoint (which is replaced). Anything else,
+    a regular file or a user's directory, is refused (CheckpointError) and never touched."""
+    try:
+        return check_output_dir(path, "checkpoint", is_checkpoint_dir)
+    except HwsimError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
+def _replace_dir(tmp: Path, path: Path) -> None:
+    """Move the finished directory ``tmp`` to ``path``; an old checkpoint there is set aside under a fresh name
+    (never a fixed one that might be a user's directory) and deleted only after the new one is in place."""
+    old = None
+    if path.exists():
+        old = Path(tempfile.mkdtemp(prefix=path.name + ".old-", dir=path.parent))
+        os.replace(path, old)  # rename(2) onto an empty directory
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -155,30 +185,70 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if meta.get("version") != VERSION:
         raise CheckpointError(f"checkpoint {path}: unsupported version {meta.get('version')!r}")
     try:
+        from hwsim.nn.config import check_fits_memory
+
         spec = ModelSpec.from_dict(meta["spec"], source=f"checkpoint {path}")
+        _check_meta(meta, spec, path)
+        check_fits_memory(spec, 1, training=False, what=f"checkpoint {path}")
         weights = load_file(str(path / WEIGHTS))
-        ckpt = Checkpoint(
-            path=path,
-            spec=spec,
-            heads_per_layer=tuple(int(h) for h in meta["heads_per_layer"]),
-            gated=bool(meta["gated"]),
-            model_options=dict(meta.get("model_options", {})),
-            recipe=dict(meta.get("recipe", {})),
-            data=dict(meta.get("data", {})),
-            vocab=tuple(meta.get("vocab", ())),
-            train_state=dict(meta.get("train_state", {})),
-            history=list(meta.get("history", [])),
-            weights=weights,
-        )
     except HwsimError as exc:
         raise CheckpointError(str(exc)) from None
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path}: corrupt or incomplete ({type(exc).__name__}: {exc})") from None
     except Exception as exc:  # safetensors raises its own SafetensorError on truncated/corrupt files
         raise CheckpointError(f"checkpoint {path}: cannot read {WEIGHTS} ({exc})") from None
+    ckpt = Checkpoint(
+        path=path,
+        spec=spec,
+        heads_per_layer=tuple(meta["heads_per_layer"]),
+        gated=meta["gated"],
+        model_options=dict(meta.get("model_options", {})),
+        recipe=dict(meta.get("recipe", {})),
+        data=dict(meta.get("data", {})),
+        vocab=tuple(meta.get("vocab", ())),
+        train_state=dict(meta.get("train_state", {})),
+        history=list(meta.get("history", [])),
+        weights=weights,
+    )
+    nonfinite = next((k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())),
+                     None)
+    if nonfinite is not None:
+        raise CheckpointError(f"checkpoint {path}: weight {nonfinite} holds NaN or infinite values")
     if len(ckpt.vocab) > spec.vocab_size:
         raise CheckpointError(f"checkpoint {path}: vocabulary of {len(ckpt.vocab)} exceeds vocab_size {spec.vocab_size}")
     return ckpt
+
+
+# Types of meta.json entries (JSON has no tuples: lists). A wrong type is an error, never coerced: "gated": "no" is
+# not true, and "heads_per_layer": "8" is not a vector.
+_META_TYPES = {"recipe": dict, "data": dict, "vocab": list, "train_state": dict, "history": list,
+               "model_options": dict}
+_OPTION_TYPES = {"same_length": bool, "output_scaling": bool, "init_log_alpha": (int, float)}
+
+
+def _check_meta(meta: dict, spec: ModelSpec, path: Path) -> None:
+    """Every field of meta.json has the type the loader relies on (CheckpointError naming the field otherwise)."""
+    from hwsim.heads import validate_heads
+
+    def bad(field: str, want: str) -> CheckpointError:
+        shown = repr(meta.get(field))[:60]
+        return CheckpointError(f"checkpoint {path}: {META} field {field!r} must be {want}, got {shown}")
+
+    heads = meta.get("heads_per_layer")
+    if not isinstance(heads, list) or not all(isinstance(h, int) and not isinstance(h, bool) for h in heads):
+        raise bad("heads_per_layer", "a list of integers")
+    validate_heads(spec, heads)
+    if not isinstance(meta.get("gated"), bool):
+        raise bad("gated", "true or false")
+    for field, kind in _META_TYPES.items():
+        if field in meta and not isinstance(meta[field], kind):
+            raise bad(field, f"a JSON {'object' if kind is dict else 'array'}")
+    if not all(isinstance(v, str) for v in meta.get("vocab", [])):
+        raise bad("vocab", "a list of strings")
+    for key, kind in _OPTION_TYPES.items():
+        value = meta.get("model_options", {}).get(key)
+        if value is not None and (isinstance(value, bool) is not (kind is bool) or not isinstance(value, kind)):
+            raise CheckpointError(f"checkpoint {path}: {META} model_options.{key} has the wrong type ({value!r})")
 
 
 def load_train_tensors(path: str | Path) -> dict:

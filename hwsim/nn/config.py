@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +69,45 @@ class GateConfig:
         return self.lam * min(1.0, (step - self.sparsity_start + 1) / self.sparsity_warmup_steps)
 
 
+# Accepted ranges: (low, high, low inclusive, high inclusive). Every other number must be finite and >= 0, every
+# integer at most MAX_INT (a billion steps, tokens or samples is already far beyond what this trainer can run).
+MAX_INT = 1_000_000_000
+_UNIT_OPEN = (0.0, 1.0, True, False)  # dropout probability, Adam beta: [0, 1)
+RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "lr": (0.0, 10.0, False, True),
+    "min_lr_ratio": (0.0, 1.0, True, True),
+    "steps": (1, MAX_INT, True, True),
+    "batch_size": (1, 65_536, True, True),
+    "eval_batch_size": (1, 65_536, True, True),
+    "dropout_emb": _UNIT_OPEN, "dropout_attn": _UNIT_OPEN, "dropout_proj": _UNIT_OPEN, "dropout_out": _UNIT_OPEN,
+    "init_log_alpha": (-100.0, 100.0, True, True),
+    "gate_lr_mult": (0.0, 1e6, False, True),
+    "seed": (0, 2**63 - 1, True, True),
+}  # fmt: skip
+
+
+def _check_range(name: str, key: str, value: Any) -> None:
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            raise SpecError(f"recipe [{name}] {key} must have 2 entries, got {len(value)}")
+        for v in value:
+            _check_range(name, key, v)
+        if key == "betas" and not all(0.0 <= v < 1.0 for v in value):
+            raise SpecError(f"recipe [{name}] betas must lie in [0, 1), got {list(value)}")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if not math.isfinite(value):
+        raise SpecError(f"recipe [{name}] {key} must be a finite number, got {value!r}")
+    low, high, low_in, high_in = RANGES.get(key, (0, MAX_INT if isinstance(value, int) else math.inf, True, True))
+    if (value < low or (value == low and not low_in)) or (value > high or (value == high and not high_in)):
+        interval = f"{'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
+        raise SpecError(f"recipe [{name}] {key} = {value!r} is outside {interval}")
+
+
 def _from_table(cls, table: dict[str, Any] | None, name: str, renames: dict[str, str] | None = None):
+    if table is not None and not isinstance(table, dict):
+        raise SpecError(f"recipe [{name}] must be a table, got {table!r}")
     table = dict(table or {})
     for src, dst in (renames or {}).items():
         if src in table:
@@ -87,19 +127,25 @@ def _from_table(cls, table: dict[str, Any] | None, name: str, renames: dict[str,
             elif isinstance(default, (OptimizerKind, Schedule)):
                 value = type(default)(raw)
             elif isinstance(default, tuple):
+                if not isinstance(raw, (list, tuple)) or any(isinstance(x, (bool, str)) for x in raw):
+                    raise ValueError
                 value = tuple(float(x) for x in raw)
             elif isinstance(default, int):
                 if isinstance(raw, bool) or int(raw) != raw:
                     raise ValueError
                 value = int(raw)
             elif isinstance(default, float):
+                if isinstance(raw, (bool, str)):
+                    raise ValueError
                 value = float(raw)
             else:
-                value = str(raw)
-        except (TypeError, ValueError):
-            raise SpecError(f"recipe [{name}] {key} = {raw!r} is not a valid {type(default).__name__}") from None
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-            raise SpecError(f"recipe [{name}] {key} must be non-negative, got {raw!r}")
+                if not isinstance(raw, str):
+                    raise ValueError
+                value = raw
+        except (TypeError, ValueError, OverflowError):
+            shown = repr(raw) if len(repr(raw)) <= 60 else repr(raw)[:57] + "..."
+            raise SpecError(f"recipe [{name}] {key} = {shown} is not a valid {type(default).__name__}") from None
+        _check_range(name, key, value)
         values[key] = value
     return cls(**values)
 
@@ -118,3 +164,64 @@ def gate_config(table: dict | None) -> GateConfig:
     if cfg.steps < 1 or cfg.lr <= 0:
         raise SpecError("recipe [gates]: steps and lr must be positive")
     return cfg
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` (cuda when torch sees a GPU, else cpu), ``cpu``, ``cuda`` or ``cuda:N``; a device this machine does
+    not have is an error here, before any work, instead of a torch crash later."""
+    import re
+
+    if device == "cpu":
+        return device
+    if device != "auto" and not re.fullmatch(r"cuda(:[0-9]{1,3})?", str(device)):
+        raise SpecError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available():
+        raise SpecError(f"device {device!r} asked for, but torch sees no CUDA GPU here (use --device cpu or auto)")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise SpecError(f"device {device!r} does not exist: torch sees {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+# ---- will it fit? -------------------------------------------------------------------------------------------------
+FLOAT_BYTES = 4  # float32 weights and activations
+# Training holds weights, gradients and two Adam/LAMB moments per parameter (plus the float32 master copy).
+TRAIN_BYTES_PER_PARAM = 5 * FLOAT_BYTES
+
+
+def _physical_memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX
+        return None
+
+
+def memory_estimate_bytes(spec, batch_size: int, training: bool) -> int:
+    """A lower estimate of the host memory a model needs (Python ints: no overflow): its parameters (times
+    :data:`TRAIN_BYTES_PER_PARAM` when training) plus the attention scores and hidden states of one forward pass
+    (kept for every layer when training, one layer at a time when evaluating)."""
+    from hwsim.workload import build_workload
+
+    workload = build_workload(spec, spec.full_heads())
+    params = workload.params + workload.embedding_params
+    keys = spec.context_len + spec.n_persistent
+    per_layer = batch_size * spec.segment_len * (spec.n_heads * keys * 2 + 8 * spec.d_model + spec.d_ff)
+    logits = batch_size * spec.segment_len * spec.vocab_size
+    layers = spec.n_layers if training else 1
+    return (params * (TRAIN_BYTES_PER_PARAM if training else FLOAT_BYTES)
+            + (per_layer * layers + logits) * FLOAT_BYTES)
+
+
+def check_fits_memory(spec, batch_size: int, training: bool, what: str) -> None:
+    """Refuse a model that cannot fit in this machine's memory, before allocating anything (torch would either
+    crash or swap for minutes)."""
+    total = _physical_memory_bytes()
+    need = memory_estimate_bytes(spec, batch_size, training)
+    if total is not None and need > total:
+        gib = 1 << 30
+        raise SpecError(f"{what} needs at least {need / gib:,.1f} GiB of memory (model '{spec.name}', batch "
+                        f"{batch_size}) but this machine has {total / gib:,.1f} GiB: use a smaller model or batch")

@@ -55,6 +55,17 @@ class DataSource:
         return cls(kind=kind, path=path)
 
 
+def check_same_level(source: DataSource, trained_on: dict | None, what: str) -> None:
+    """Refuse to score a word-level model on a byte-level corpus or the other way round (the ids would mean
+    different things and the perplexity would be nonsense)."""
+    trained = DataSource.from_dict(trained_on)
+    if (source.kind is CorpusKind.CHAR) != (trained.kind is CorpusKind.CHAR):
+        level = {True: "byte-level", False: "word-level"}
+        raise DataError(f"{what} was trained on a {level[trained.kind is CorpusKind.CHAR]} corpus "
+                        f"({trained.kind.value}) and cannot be evaluated on a {level[source.kind is CorpusKind.CHAR]} "
+                        f"one ({source.kind.value})")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Corpus:
     """Token id streams per split plus the vocabulary (list index = id)."""

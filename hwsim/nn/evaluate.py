@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hwsim.errors import HeadsError
+from hwsim.errors import CheckpointError, DataError, HeadsError
 from hwsim.heads import validate_heads
 
 EVAL_BATCH = 8  # S3: evaluation uses batch 8
+MAX_MEAN_NLL = 700.0  # math.exp overflows a float just above 709 nats
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,7 +58,11 @@ def stream_nll(model, rows: torch.Tensor, segment_len: int, max_tokens: int | No
 
 
 def result_from_nll(total: float, count: int, split: str, heads) -> EvalResult:
+    """The result; a non-finite loss (NaN or inf weights, overflow) is an error, never a reported number."""
     mean = total / max(count, 1)
+    if not math.isfinite(mean) or mean > MAX_MEAN_NLL:
+        raise CheckpointError(f"evaluation gave a non-finite loss ({mean!r} nats/token over {count} tokens): "
+                              "the model's weights or activations are NaN or infinite")
     return EvalResult(
         perplexity=math.exp(mean),
         bits_per_token=mean / math.log(2),
@@ -80,7 +85,7 @@ class MaskedEvaluator:
         batch_size: int = EVAL_BATCH,
     ) -> None:
         from hwsim.nn.checkpoint import load_checkpoint
-        from hwsim.nn.data import DataSource, batchify, load_corpus
+        from hwsim.nn.data import DataSource, batchify, check_same_level, load_corpus
         from hwsim.nn.prune import head_scores
 
         self.checkpoint = load_checkpoint(checkpoint_path)
@@ -89,9 +94,18 @@ class MaskedEvaluator:
         self.max_tokens = max_tokens
         self.model = self.checkpoint.build_model(device)
         self.scores = head_scores(self.checkpoint, self.model)
+        if max_tokens is not None and (isinstance(max_tokens, bool) or max_tokens < 1):
+            raise DataError(f"max_tokens must be a positive number of tokens, got {max_tokens!r}")
         source = data if data is not None else DataSource.from_dict(self.checkpoint.data)
+        check_same_level(source, self.checkpoint.data, f"checkpoint {checkpoint_path}")
         corpus = load_corpus(source, self.checkpoint.vocab or None)
-        self.rows = batchify(corpus.stream(split), batch_size)
+        stream = corpus.stream(split)
+        if len(stream) and int(stream.max()) >= self.spec.vocab_size:
+            raise DataError(f"the {source.kind.value} corpus has {len(corpus.vocab):,} symbols but the model's "
+                            f"vocabulary has only {self.spec.vocab_size:,}: it was trained on other data")
+        self.rows = batchify(stream, batch_size)
+        if max_tokens is not None and max_tokens < self.rows.shape[0]:
+            self.rows = self.rows[:max_tokens]  # "at most max_tokens": fewer rows, one token each
 
     def perplexity(self, heads_per_layer=None) -> EvalResult:
         from hwsim.nn.prune import keep_masks

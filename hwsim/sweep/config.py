@@ -13,6 +13,7 @@ TOML layout (every table optional except that the space must not be empty; paths
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,13 @@ class SweepSpec:
     accel: AccelGrid = field(default_factory=AccelGrid)
     search: SearchSpec | None = None  # a search replaces the pruning space (configurations proposed by NSGA-II)
 
+    def __post_init__(self) -> None:
+        check_split(self.split)
+        if self.max_tokens is not None and (isinstance(self.max_tokens, bool) or self.max_tokens < 1):
+            raise SweepError(f"max_tokens must be a positive number of tokens, got {self.max_tokens!r}")
+        if isinstance(self.finetune_steps, bool) or not 0 <= self.finetune_steps <= MAX_STEPS:
+            raise SweepError(f"finetune steps must be in 0..{MAX_STEPS:,}, got {self.finetune_steps!r}")
+
     def to_dict(self) -> dict[str, Any]:
         # Absent unless used, so that the input hash of every sweep without them is unchanged.
         extra = {} if self.search is None else {"search": self.search.to_dict()}
@@ -57,6 +65,16 @@ class SweepSpec:
 
     def with_overrides(self, **changes: Any) -> "SweepSpec":
         return replace(self, **changes)
+
+
+SPLITS = ("train", "valid", "test")
+MAX_STEPS = 1_000_000_000
+
+
+def check_split(split: Any) -> str:
+    if split not in SPLITS:
+        raise SweepError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    return split
 
 
 _SWEEP_KEYS = {"checkpoint", "model", "split", "max_tokens", "finetune_steps", "batch", "align"}
@@ -193,18 +211,20 @@ def parse_grid_option(text: str) -> tuple[str, tuple[Any, ...]]:
     if "=" not in text:
         raise SweepError(f"--grid {text!r} is not PARAM=V1,V2,... (for example rows=16,32 or dataflow=os,ws)")
     key, _, values = text.partition("=")
-    items = [v.strip() for v in values.split(",") if v.strip()]
-    if not key.strip() or not items:
-        raise SweepError(f"--grid {text!r} has no parameter name or no values")
+    items = [v.strip() for v in values.split(",")]
+    if not key.strip() or not all(items):
+        raise SweepError(f"--grid {text!r} has no parameter name or an empty value")
     return key.strip(), tuple(_scalar(v) for v in items)
 
 
 def _scalar(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
+    if text.isascii() and "_" not in text:  # int() also reads full-width digits and "1_0"
+        for kind in (int, float):
+            try:
+                value = kind(text)
+                return value if kind is int or math.isfinite(value) else text
+            except ValueError:
+                pass
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
@@ -235,11 +255,13 @@ class CliOverrides:
 
 
 def parse_ratios(text: str) -> tuple[float, ...]:
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
-        raise SweepError(f"--ratios {text!r} is empty: give fractions like 0,0.25,0.5")
+    items = [t.strip() for t in text.split(",")]
+    if not all(items):
+        raise SweepError(f"--ratios {text!r} has an empty entry: give fractions like 0,0.25,0.5")
     try:
-        values = tuple(float(t) for t in items)
+        values = tuple(float(t) for t in items if t.isascii() and "_" not in t)
+        if len(values) != len(items):
+            raise ValueError
     except ValueError:
         raise SweepError(f"--ratios {text!r} is not a comma-separated list of numbers") from None
     bad = [v for v in values if not 0.0 <= v <= 1.0]

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hwsim.atomicio import check_output_dir, output_lock
 from hwsim.errors import SweepError
+from hwsim.limits import check_batch, check_model_on_accels
 from hwsim.spec import ModelSpec
 from hwsim.sweep.backend import Backend
 from hwsim.sweep.config import SweepSpec
@@ -33,7 +35,7 @@ from hwsim.sweep.evaluate import (
 )
 from hwsim.sweep.pareto import fronts_for, objective_matrix, pareto_mask
 from hwsim.sweep.space import AccelPoint, PruningConfigs, expand_pruning, format_heads
-from hwsim.sweep.store import ResultsStore
+from hwsim.sweep.store import ResultsStore, is_sweep_store
 
 # Pruning configs per perplexity task: small enough that a kill loses little work and the bar moves, large enough
 # that task overhead (pickling, one process round trip) stays negligible next to a forward pass over the split.
@@ -67,6 +69,7 @@ class SweepOutcome:
     evaluated_configs: int  # perplexities computed in this run
     costed_accels: int  # accelerators costed in this run
     hypervolumes: dict[str, dict[str, Any]] | None = None  # per front (hwsim.sweep.hypervolume.front_hypervolumes)
+    repaired: tuple[str, ...] = ()  # damaged store files found on resume, rewritten or recomputed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,21 +102,21 @@ def resolve_sweep(spec: SweepSpec) -> ResolvedSweep:
     """Load the model, expand the space and check every accelerator; raises HwsimError on any bad input."""
     from hwsim.accel.config import load_accel, with_overrides
 
-    if spec.batch < 1:
-        raise SweepError(f"batch must be >= 1, got {spec.batch}")
+    check_batch(spec.batch, "batch")
     if spec.finetune_steps < 0:
         raise SweepError(f"finetune steps must be >= 0, got {spec.finetune_steps}")
     if spec.finetune_steps and not spec.checkpoint:
         raise SweepError("--finetune-steps needs a checkpoint")
     accels = spec.accel.points()
-    accel_configs = [with_overrides(load_accel(p.preset), dict(p.overrides)) for p in accels]
+    accel_configs = tuple(with_overrides(load_accel(p.preset), dict(p.overrides)) for p in accels)
     accel_dicts = tuple(a.to_dict() for a in accel_configs)
     model, scores, digest = load_model_inputs(spec.checkpoint, spec.model)
+    check_model_on_accels(model, accel_configs, spec.batch)
     choices = None
     if spec.align:
         from hwsim.sweep.folds import aligned_on_all
 
-        choices = aligned_on_all(model, accel_configs, spec.batch)
+        choices = aligned_on_all(model, list(accel_configs), spec.batch)
     if spec.search is not None:
         if not spec.checkpoint:
             raise SweepError("--search needs a checkpoint: it searches for low perplexity (a cost-only sweep "
@@ -273,20 +276,26 @@ def run_sweep(request: SweepRequest, resolved: ResolvedSweep | None = None) -> S
     if request.workers < 1:
         raise SweepError(f"workers must be >= 1, got {request.workers}")
     sweep = resolved or resolve_sweep(request.spec)
-    if sweep.spec.search is not None:
-        from hwsim.sweep.search_runner import run_search
+    check_output_dir(request.out_dir, "sweep", is_sweep_store)
+    with output_lock(request.out_dir, "sweep"):
+        if sweep.spec.search is not None:
+            from hwsim.sweep.search_runner import run_search
 
-        return run_search(request, sweep)
+            return run_search(request, sweep)
+        return _run_locked(request, sweep)
+
+
+def _run_locked(request: SweepRequest, sweep: ResolvedSweep) -> SweepOutcome:
     store = ResultsStore(request.out_dir)
     state = store.open(inputs=sweep.inputs(), spec=sweep.spec.to_dict(), configs=configs_frame(sweep.configs),
                        accels=[{"name": p.name, **p.to_dict()} for p in sweep.accels],
                        resume=request.resume, force=request.force)
     costed = run_costs(request, sweep, store, state.done_accels)
     evaluated = _run_perplexity(request, sweep, store, state.done_perplexity)
-    return finish(store, sweep, state.resumed, evaluated, costed)
+    return finish(store, sweep, state, evaluated, costed)
 
 
-def finish(store: ResultsStore, sweep: ResolvedSweep, resumed: bool, evaluated: int, costed: int) -> SweepOutcome:
+def finish(store: ResultsStore, sweep: ResolvedSweep, state, evaluated: int, costed: int) -> SweepOutcome:
     """Join the parts, mark the fronts, measure their hypervolume and write the results table."""
     from hwsim.sweep.hypervolume import front_hypervolumes
 
@@ -295,4 +304,5 @@ def finish(store: ResultsStore, sweep: ResolvedSweep, resumed: bool, evaluated: 
     store.write_results(frame, extra={"hypervolume": volumes, "n_configs": len(sweep.configs)})
     return SweepOutcome(results_path=store.results_path, out_dir=store.root, n_configs=len(sweep.configs),
                         n_accels=len(sweep.accels), n_points=len(frame), has_perplexity=bool(sweep.spec.checkpoint),
-                        resumed=resumed, evaluated_configs=evaluated, costed_accels=costed, hypervolumes=volumes)
+                        resumed=state.resumed, evaluated_configs=evaluated, costed_accels=costed, hypervolumes=volumes,
+                        repaired=state.repaired)

@@ -110,4 +110,4 @@ def run_search(request: SweepRequest, sweep: ResolvedSweep) -> SweepOutcome:
     all_ids = frozenset(range(len(configs)))
     done = frozenset(a for a in state.done_accels if store.cost_part_config_ids(a) == all_ids)
     costed = run_costs(request, final, store, done)
-    return finish(store, final, state.resumed, evaluate.evaluated, costed)
+    return finish(store, final, state, evaluate.evaluated, costed)

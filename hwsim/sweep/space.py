@@ -16,6 +16,7 @@ The accelerator grid is the cartesian product of parameter overrides applied to 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -28,6 +29,11 @@ from hwsim.spec import ModelSpec
 
 # A cartesian product of per-layer ranges above this many configs is refused: use random samples instead.
 MAX_RANGE_CONFIGS = 1_000_000
+# Random samples and accelerator grid points: a million of each is far more than a sweep can evaluate, and a
+# (samples x layers) int64 matrix of that size is still small (a billion samples would need ~30 GB).
+MAX_SAMPLES = 1_000_000
+MAX_ACCEL_POINTS = 100_000
+MAX_SEED = 2**63 - 1
 
 
 class RatioMode(str, Enum):
@@ -42,6 +48,12 @@ class RandomSamples:
     min_heads: tuple[int, ...] = (0,)  # one value broadcasts to every layer
     max_heads: tuple[int, ...] = ()  # empty: n_heads
 
+    def __post_init__(self) -> None:
+        for name, limit in (("samples", MAX_SAMPLES), ("seed", MAX_SEED)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+                raise SweepError(f"random {name} must be an integer in 0..{limit:,}, got {value!r}")
+
 
 @dataclass(frozen=True, kw_only=True)
 class PruningSpace:
@@ -50,6 +62,11 @@ class PruningSpace:
     ratio_modes: tuple[RatioMode, ...] = (RatioMode.GATE, RatioMode.UNIFORM)
     ranges: tuple[str, ...] = ()  # per-layer "lo:hi[:step]" (inclusive), one entry broadcasts
     random: RandomSamples = field(default_factory=RandomSamples)
+
+    def __post_init__(self) -> None:
+        bad = [r for r in self.ratios if not (isinstance(r, (int, float)) and 0.0 <= r <= 1.0)]  # NaN fails too
+        if bad:
+            raise SweepError(f"pruning ratio {bad[0]!r} is outside 0..1")
 
     @property
     def is_empty(self) -> bool:
@@ -110,6 +127,14 @@ class AccelGrid:
             if not values:
                 raise SweepError(f"empty accelerator space: grid parameter {key!r} has no values")
         keys = [k for k, _ in self.grid]
+        expanded = [x for k in keys for x in (("rows", "cols") if k == "array" else (k,))]
+        repeated = sorted({k for k in expanded if expanded.count(k) > 1})
+        if repeated:
+            raise SweepError(f"accelerator grid parameter {repeated[0]!r} is given more than once "
+                             "(array=RxC sets rows and cols): give each parameter one list of values")
+        total = len(self.presets) * math.prod(len(v) for _, v in self.grid)
+        if total > MAX_ACCEL_POINTS:
+            raise SweepError(f"the accelerator grid has {total:,} points (limit {MAX_ACCEL_POINTS:,})")
         combos = list(itertools.product(*(v for _, v in self.grid)))
         points = []
         for preset in self.presets:

@@ -91,6 +91,23 @@ class StoreState:
     resumed: bool
     done_perplexity: frozenset[int]  # config ids with a perplexity part
     done_accels: frozenset[int]  # accelerator ids with a cost part
+    repaired: tuple[str, ...] = ()  # damaged files of a resumed store that were deleted (recomputed) or rewritten
+
+
+def is_sweep_manifest(manifest: Any) -> bool:
+    return (isinstance(manifest, dict) and isinstance(manifest.get("format"), int)
+            and isinstance(manifest.get("input_hash"), str) and manifest.get("kind", "sweep") == "sweep")
+
+
+def is_sweep_store(path: Path) -> bool:
+    """Whether ``path`` holds an hwsim sweep results store: the only kind of non-empty directory a sweep may write
+    into. A store whose manifest is damaged still counts when it has the store's own layout next to it."""
+    path = Path(path)
+    try:
+        return is_sweep_manifest(json.loads((path / MANIFEST).read_text()))
+    except (OSError, UnicodeDecodeError, ValueError):
+        layout = (path / CONFIGS).is_file() or any((path / d).is_dir() for d in (PPL_DIR, COST_DIR))
+        return (path / MANIFEST).is_file() and layout
 
 
 class ResultsStore:
@@ -112,9 +129,12 @@ class ResultsStore:
         if not self.manifest_path.is_file():
             return None
         try:
-            return json.loads(self.manifest_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            manifest = json.loads(self.manifest_path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise SweepError(f"cannot read sweep manifest {self.manifest_path}: {exc}") from None
+        if not is_sweep_manifest(manifest):
+            raise SweepError(f"{self.manifest_path} is not an hwsim sweep manifest")
+        return manifest
 
     def open(self, *, inputs: dict[str, Any], spec: dict[str, Any], configs: pd.DataFrame, accels: list[dict],
              resume: bool, force: bool) -> StoreState:
@@ -122,7 +142,13 @@ class ResultsStore:
         if self.root.exists() and not self.root.is_dir():
             raise SweepError(f"results path {self.root} exists and is not a directory")
         digest = inputs_hash({**inputs, "store_format": FORMAT_VERSION})
-        old = self.read_manifest()
+        try:
+            old = self.read_manifest()
+        except SweepError as exc:
+            if not force:
+                raise SweepError(f"{exc}; the sweep in {self.root} cannot be resumed: pass --force to recompute it"
+                                 ) from None
+            old = None
         if old is not None and old.get("input_hash") != digest and not force:
             stored = old.get("inputs", {})
             changed = sorted(k for k in inputs if stored.get(k) != json.loads(json.dumps(inputs[k], default=str)))
@@ -133,7 +159,10 @@ class ResultsStore:
             )
         resuming = resume and old is not None and old.get("input_hash") == digest
         self._remove_temporaries()
-        if not resuming:
+        repaired: tuple[str, ...] = ()
+        if resuming:
+            repaired = self._repair(configs)
+        else:
             self._clear()
             manifest = {
                 "format": FORMAT_VERSION,
@@ -149,7 +178,31 @@ class ResultsStore:
             }
             atomic_write_frame(self.root / CONFIGS, configs)
             atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=2, default=str).encode())
-        return StoreState(resumed=resuming, done_perplexity=self._done_perplexity(), done_accels=self._done_accels())
+        return StoreState(resumed=resuming, done_perplexity=self._done_perplexity(), done_accels=self._done_accels(),
+                          repaired=repaired)
+
+    def _repair(self, configs: pd.DataFrame) -> tuple[str, ...]:
+        """Resume over damage: a missing or unreadable configs.parquet is rewritten (it is a pure function of the
+        inputs, which the manifest's hash matched); an unreadable or malformed part is deleted, so its work is
+        recomputed. Returns what was repaired, relative to the store."""
+        repaired = []
+        try:
+            ok = pd.read_parquet(self.root / CONFIGS).equals(configs)
+        except Exception:  # missing, truncated or not Parquet at all: pyarrow raises many types
+            ok = False
+        if not ok:
+            atomic_write_frame(self.root / CONFIGS, configs)
+            repaired.append(CONFIGS)
+        for part in [*self._ppl_parts(), *sorted((self.root / COST_DIR).glob("accel-*.parquet"))]:
+            try:
+                frame = pd.read_parquet(part)
+                ok = "config_id" in frame.columns and frame["config_id"].notna().all()
+            except Exception:
+                ok = False
+            if not ok:
+                part.unlink()
+                repaired.append(part.relative_to(self.root).as_posix())
+        return tuple(repaired)
 
     def _remove_temporaries(self) -> None:
         for folder in (self.root, self.root / PPL_DIR, self.root / COST_DIR):
@@ -223,6 +276,7 @@ def load_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     manifest = store.read_manifest()
     if manifest is None:
         raise SweepError(f"{root} is not a sweep results directory (no {MANIFEST})")
+    _check_report_manifest(manifest, root)
     table = p if p.is_file() else store.results_path
     if not table.is_file():
         raise SweepError(f"sweep in {root} is not finished (no {RESULTS}); run it again with --resume")
@@ -232,5 +286,23 @@ def load_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         else:
             frame = pd.read_parquet(table)
     except Exception as exc:  # pyarrow / pandas raise many types for a corrupt file
-        raise SweepError(f"cannot read sweep results {table}: {exc}") from None
+        raise SweepError(f"cannot read sweep results {table}: {exc}; rerun the sweep with --resume to rebuild it"
+                         ) from None
+    missing = [c for c in RESULT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise SweepError(f"sweep results {table} are damaged (no column {missing[0]!r}); "
+                         "rerun the sweep with --resume to rebuild them")
     return frame, manifest
+
+
+# What the report reads from a results table and its manifest.
+RESULT_COLUMNS = ("config_id", "accel_id", "heads_per_layer", "accel", "perplexity", "is_baseline", "pareto_3d")
+
+
+def _check_report_manifest(manifest: dict[str, Any], root: Path) -> None:
+    inputs = manifest.get("inputs")
+    ok = (isinstance(inputs, dict) and isinstance(inputs.get("model_spec"), dict)
+          and isinstance(inputs.get("accelerators"), list) and isinstance(manifest.get("spec"), dict))
+    if not ok:
+        raise SweepError(f"the manifest of the sweep in {root} is damaged (no inputs, model spec or accelerators); "
+                         "rerun the sweep with --force to recompute it")

@@ -22,10 +22,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hwsim.errors import SweepError
+from hwsim.atomicio import check_output_dir, output_lock
+from hwsim.errors import HwsimError, SweepError
 from hwsim.sweep.backend import Backend
 from hwsim.trainsweep.job import TrainJob, run_job
-from hwsim.trainsweep.spec import TrainSweepSpec
+from hwsim.trainsweep.spec import TrainSweepSpec, check_train_sweep
 
 MANIFEST = "manifest.json"
 JOBS = "jobs"
@@ -54,13 +55,12 @@ class TrainSweepOutcome:
 
 
 def resolve_device(device: str) -> str:
-    if device == "auto":
-        import torch
+    from hwsim.nn.config import resolve_device as resolve
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise SweepError(f"device must be auto, cpu or cuda, got {device!r}")
-    return device
+    try:
+        return resolve(device)
+    except HwsimError as exc:
+        raise SweepError(str(exc)) from None
 
 
 def plan_jobs(spec: TrainSweepSpec) -> tuple[TrainJob, ...]:
@@ -142,8 +142,10 @@ def open_store(request: TrainSweepRequest) -> dict[str, Any]:
     if path.is_file():
         try:
             old = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise SweepError(f"cannot read {path}: {exc}") from None
+        if not isinstance(old, dict):
+            raise SweepError(f"{path} is not a training-sweep manifest")
     if old is not None and old.get("input_hash") != digest:
         conflicts = _conflicts(old.get("inputs", {}), inputs)
         if conflicts and not request.force:
@@ -204,15 +206,31 @@ def _run_ray(todo: list[TrainJob], root: Path, device: str, address: str | None)
 
 def run_train_sweep(request: TrainSweepRequest) -> TrainSweepOutcome:
     """Run (or resume) every job of the sweep, then cost and join; returns where the results are."""
+    if request.workers < 1:
+        raise SweepError(f"workers must be >= 1, got {request.workers}")
+    check_train_sweep(request.spec)
+    jobs = plan_jobs(request.spec)
+    device = resolve_device(request.device)
+    check_output_dir(request.out_dir, "training sweep", is_train_sweep_store)
+    with output_lock(request.out_dir, "training sweep"):
+        return _run_locked(request, jobs, device)
+
+
+def is_train_sweep_store(path: Path) -> bool:
+    """Whether ``path`` holds a training sweep (its manifest says so): the only non-empty directory it writes into."""
+    try:
+        manifest = json.loads((Path(path) / MANIFEST).read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("kind") == "train-sweep"
+
+
+def _run_locked(request: TrainSweepRequest, jobs: tuple[TrainJob, ...], device: str) -> TrainSweepOutcome:
     from tqdm import tqdm
 
     from hwsim.trainsweep.job import read_result
     from hwsim.trainsweep.results import join_results, write_results
 
-    if request.workers < 1:
-        raise SweepError(f"workers must be >= 1, got {request.workers}")
-    jobs = plan_jobs(request.spec)
-    device = resolve_device(request.device)
     manifest = open_store(request)
     root = Path(request.out_dir)
     todo = [j for j in jobs if (r := read_result(root / JOBS / j.job_id)) is None or r.get("job") != j.to_dict()]

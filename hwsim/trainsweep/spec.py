@@ -131,8 +131,9 @@ def parse_lambdas(values: Any, source: str) -> tuple[float, ...]:
         raise SweepError(f"{source}: lambdas must be a list of numbers, got {values!r}")
     if not values:
         raise SweepError(f"{source}: no lambda values given")
-    if any(v < 0 for v in values):
-        raise SweepError(f"{source}: lambda must be >= 0, got {min(values):g}")
+    bad = [v for v in values if not 0 <= v < float("inf")]  # NaN fails too
+    if bad:
+        raise SweepError(f"{source}: lambda must be >= 0 and finite, got {bad[0]!r}")
     return tuple(dict.fromkeys(float(v) for v in values))
 
 
@@ -210,6 +211,29 @@ def parse_train_table(raw: dict[str, Any], accel: AccelGrid | None, base: Path, 
         batch=_int(table.get("batch", 1), "train.batch", source, 1),
     )
     return replace(spec, accel=accel) if accel is not None and accel.presets else spec
+
+
+def check_train_sweep(spec: TrainSweepSpec) -> None:
+    """Everything a training sweep's jobs will read, checked before the first job trains (SweepError)."""
+    from hwsim.errors import HwsimError
+    from hwsim.limits import check_batch
+    from hwsim.nn.config import gate_config, train_config
+    from hwsim.sweep.config import MAX_STEPS, check_split
+
+    try:
+        check_split(spec.split)
+        check_batch(spec.batch, "batch")
+        if spec.steps is not None and (isinstance(spec.steps, bool) or not 1 <= spec.steps <= MAX_STEPS):
+            raise SweepError(f"gating steps must be in 1..{MAX_STEPS:,}, got {spec.steps!r}")
+        if spec.max_tokens is not None and (isinstance(spec.max_tokens, bool) or spec.max_tokens < 1):
+            raise SweepError(f"max_tokens must be a positive number of tokens, got {spec.max_tokens!r}")
+        parse_lambdas(list(spec.lambdas) or [0.0], "lambdas")
+        parse_lambdas(list(spec.ablation.lambdas) or [0.0], "ablation lambdas")
+        gate_config({**dict(spec.gates), "lambda": 0.0})  # types and ranges of the [gates] overrides
+        train_config(dict(spec.train))
+        spec.accel.points()
+    except HwsimError as exc:
+        raise SweepError(str(exc)) from None
 
 
 def load_train_sweep_spec(path: str | Path) -> TrainSweepSpec:
