@@ -27,3 +27,7 @@ class DataError(HwsimError):
 
 class SweepError(HwsimError):
     """A sweep space or results store is malformed, or a resume does not match its inputs."""
+
+
+class TechError(HwsimError):
+    """A technology query (SRAM size, node, access width, DRAM type) is outside what the models cover."""
