@@ -34,7 +34,7 @@ from hwsim.workload import (
 
 TOTAL_KEYS = (
     "macs", "params", "param_bytes", "cycles", "latency_s", "sram_bytes", "dram_bytes", "energy_pj",
-    "energy_mac_pj", "energy_sram_pj", "energy_dram_pj", "energy_vector_pj", "area_mm2",
+    "energy_mac_pj", "energy_sram_pj", "energy_dram_pj", "energy_vector_pj", "energy_leak_pj", "area_mm2",
 )  # fmt: skip
 
 
@@ -74,7 +74,7 @@ def cost_many(spec: ModelSpec, heads: np.ndarray, accel: AccelConfig, batch: int
     else:
         weight_sram = np.zeros(n_configs, dtype=np.int64)
     sizes, index = np.unique(weight_sram, return_inverse=True)  # one Python call per distinct weight-SRAM size
-    per_byte = np.array([weight_sram_area_per_byte(int(b), accel.tech_node_nm) for b in sizes])[index.reshape(-1)]
+    per_byte = np.array([weight_sram_area_per_byte(int(b), accel) for b in sizes])[index.reshape(-1)]
 
     layers = finish_layer(gathered, accel, weight_sram[:, None], per_byte[:, None])
     output = finish_layer(out_counts, accel, weight_sram, per_byte)

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Union
 
 import numpy as np
 
-from hwsim.accel import tech
+from hwsim.accel import ert, tech
 from hwsim.accel.config import AccelConfig
 from hwsim.accel.gemm import gemm_cost
 from hwsim.workload import Gemm, VectorOp, Workload
@@ -64,6 +64,7 @@ class LayerCost:
     energy_sram_pj: float
     energy_dram_pj: float
     energy_vector_pj: float
+    energy_leak_pj: float  # SRAM leakage (CACTI standby power) over the layer's latency
     energy_pj: float
     area_mm2: float
 
@@ -103,6 +104,7 @@ class ModelCost:
     weight_sram_bytes: int  # 0 without weights_on_chip
     fits_on_chip: bool  # parameters fit in the weight SRAM (weights_on_chip) or the filter buffer
     area: AreaBreakdown
+    leakage_pj: dict[str, float]  # SRAM leakage energy over the whole run, per buffer (sums to total.energy_leak_pj)
 
     @property
     def param_bytes_total(self) -> int:
@@ -116,6 +118,7 @@ class ModelCost:
             weight_sram_bytes=self.weight_sram_bytes,
             fits_on_chip=self.fits_on_chip,
             area_breakdown_mm2=dataclasses.asdict(self.area),
+            leakage_breakdown_pj=dict(self.leakage_pj),
         )
         return {
             "accel": self.accel.to_dict(),
@@ -177,15 +180,18 @@ def finish_layer(
     """Latency, energies and area of a layer from its counts (same float operations for ints and arrays)."""
     node = accel.tech_node_nm
     e_mac = counts["macs"] * tech.mac_energy_pj(accel.input_bits, accel.acc_bits, node)
-    if_pj = tech.sram_energy_pj_per_byte(accel.ifmap_sram_bytes, node)
+    if_pj = ert.sram_pj_per_byte(accel, "ifmap")
     e_sram = (
         counts["sram_ifmap_bytes"] * if_pj
-        + counts["sram_filter_bytes"] * tech.sram_energy_pj_per_byte(accel.filter_sram_bytes, node)
-        + counts["sram_ofmap_bytes"] * tech.sram_energy_pj_per_byte(accel.ofmap_sram_bytes, node)
+        + counts["sram_filter_bytes"] * ert.sram_pj_per_byte(accel, "filter")
+        + counts["sram_ofmap_bytes"] * ert.sram_pj_per_byte(accel, "ofmap")
         + counts["sram_vector_bytes"] * if_pj
-        + counts["sram_weight_bytes"] * _sram_pj_per_byte(weight_sram_bytes, node)
+        + counts["sram_weight_bytes"] * _weight_sram(ert.sram_pj_per_byte, accel, weight_sram_bytes)
     )
-    e_dram = counts["dram_bytes"] * tech.dram_energy_pj_per_byte()
+    e_dram = counts["dram_bytes"] * ert.dram_pj_per_byte(accel)
+    latency_s = counts["cycles"] / accel.clock_hz
+    leak_mw = fixed_leakage_mw(accel) + _weight_sram(ert.sram_leakage_mw, accel, weight_sram_bytes)
+    e_leak = latency_s * leak_mw * 1e9  # mW x s = mJ = 1e9 pJ
     e_vec = 0.0
     for kind in tech.VECTOR_OPS_PER_ELEMENT:
         per_element = tech.vector_energy_pj_per_element(kind, accel.acc_bits, node)
@@ -199,7 +205,7 @@ def finish_layer(
         "stall_cycles": counts["stall_cycles"],
         "vector_cycles": counts["vector_cycles"],
         "cycles": counts["cycles"],
-        "latency_s": counts["cycles"] / accel.clock_hz,
+        "latency_s": latency_s,
         "sram_ifmap_bytes": counts["sram_ifmap_bytes"],
         "sram_filter_bytes": counts["sram_filter_bytes"],
         "sram_ofmap_bytes": counts["sram_ofmap_bytes"],
@@ -211,31 +217,46 @@ def finish_layer(
         "energy_sram_pj": e_sram,
         "energy_dram_pj": e_dram,
         "energy_vector_pj": e_vec,
-        "energy_pj": e_mac + e_sram + e_dram + e_vec,
+        "energy_leak_pj": e_leak,
+        "energy_pj": e_mac + e_sram + e_dram + e_vec + e_leak,
         "area_mm2": counts["param_bytes"] * weight_area_per_byte,
     }
 
 
-def _sram_pj_per_byte(size_bytes: Num, node: float) -> Num:
-    """Per-byte energy of the weight SRAM (0 when there is none); arrays: one Python call per distinct size."""
+def _weight_sram(figure, accel: AccelConfig, size_bytes: Num) -> Num:
+    """``figure(accel, "weight", size)`` of the weight SRAM (0 when there is none); arrays: one call per size."""
     if np.ndim(size_bytes) == 0:
-        return tech.sram_energy_pj_per_byte(int(size_bytes), node) if size_bytes > 0 else 0.0
+        return figure(accel, "weight", int(size_bytes)) if size_bytes > 0 else 0.0
     sizes, index = np.unique(size_bytes, return_inverse=True)
-    values = np.array([tech.sram_energy_pj_per_byte(int(s), node) if s > 0 else 0.0 for s in sizes])
+    values = np.array([figure(accel, "weight", int(s)) if s > 0 else 0.0 for s in sizes])
     return values[index].reshape(np.shape(size_bytes))
 
 
-def weight_sram_area_per_byte(weight_sram_bytes: int, node: float) -> float:
-    return tech.sram_area_mm2(weight_sram_bytes, node) / weight_sram_bytes if weight_sram_bytes > 0 else 0.0
+def fixed_leakage_mw(accel: AccelConfig) -> float:
+    """Standby power of the ifmap, filter and ofmap SRAMs (CACTI), summed in that order."""
+    return sum(ert.sram_leakage_mw(accel, b) for b in ert.BUFFERS)
+
+
+def leakage_breakdown_pj(accel: AccelConfig, latency_s: float, weight_sram_bytes: int) -> dict[str, float]:
+    """SRAM leakage energy per buffer over ``latency_s`` (the weight SRAM only when it exists)."""
+    out = {f"{b}_sram": latency_s * ert.sram_leakage_mw(accel, b) * 1e9 for b in ert.BUFFERS}
+    out["weight_sram"] = latency_s * _weight_sram(ert.sram_leakage_mw, accel, weight_sram_bytes) * 1e9
+    return out
+
+
+def weight_sram_area_per_byte(weight_sram_bytes: int, accel: AccelConfig) -> float:
+    if weight_sram_bytes <= 0:
+        return 0.0
+    return ert.sram_area_mm2(accel, "weight", weight_sram_bytes) / weight_sram_bytes
 
 
 def fixed_area(accel: AccelConfig) -> dict[str, float]:
     node = accel.tech_node_nm
     return {
         "pe_array_mm2": tech.pe_array_area_mm2(accel.rows, accel.cols, accel.input_bits, accel.acc_bits, node),
-        "ifmap_sram_mm2": tech.sram_area_mm2(accel.ifmap_sram_bytes, node),
-        "filter_sram_mm2": tech.sram_area_mm2(accel.filter_sram_bytes, node),
-        "ofmap_sram_mm2": tech.sram_area_mm2(accel.ofmap_sram_bytes, node),
+        "ifmap_sram_mm2": ert.sram_area_mm2(accel, "ifmap"),
+        "filter_sram_mm2": ert.sram_area_mm2(accel, "filter"),
+        "ofmap_sram_mm2": ert.sram_area_mm2(accel, "ofmap"),
         "vector_unit_mm2": tech.vector_unit_area_mm2(accel.vector_lanes, accel.acc_bits, node),
     }
 
@@ -260,7 +281,7 @@ def model_cost(workload: Workload, accel: AccelConfig) -> ModelCost:
     out = workload.output
     counts.append(layer_counts(out.gemms, out.vector_ops, 0, accel, weights_resident=False, weight_bits=weight_bits))
     weight_sram = sum(c["param_bytes"] for c in counts) if accel.weights_on_chip else 0
-    per_byte = weight_sram_area_per_byte(weight_sram, accel.tech_node_nm)
+    per_byte = weight_sram_area_per_byte(weight_sram, accel)
     layers = tuple(
         LayerCost(name=layer.name, heads=layer.heads, **finish_layer(c, accel, weight_sram, per_byte))
         for layer, c in zip(workload.all_layers, counts)
@@ -282,6 +303,7 @@ def model_cost(workload: Workload, accel: AccelConfig) -> ModelCost:
         weight_sram_bytes=weight_sram,
         fits_on_chip=fits,
         area=area,
+        leakage_pj=leakage_breakdown_pj(accel, total.latency_s, weight_sram),
     )
 
 
