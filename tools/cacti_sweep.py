@@ -8,15 +8,24 @@ every point of the grid below and writes two CSVs:
 - ``cacti_sram_heldout.csv``: off-grid sizes and nodes that are *not* in the table, used only to test the
   interpolation (tests/test_cacti.py) and on the validation page.
 
-Usage: ``python tools/cacti_sweep.py [--cacti-dir DIR] [--jobs 2]``. CACTI runs under ``nice -n 10``. CACTI's code
-and binary are not part of hwsim; only this script, the template and the resulting tables are.
+Usage: ``python tools/cacti_sweep.py [--cacti-dir DIR] [--jobs 2] [--cache-dir DIR]``. CACTI runs under
+``nice -n 10``; with ``--cache-dir`` each run's parsed result is kept under the SHA-256 of its .cfg text, so a rerun
+with a larger grid only runs the new points. CACTI's code and binary are not part of hwsim; only this script, the
+template and the resulting tables are.
+
+CACTI re-optimises the array organisation (Ndwl, Ndbl, ...) at every size, so its outputs are not smooth in size:
+the table holds 1.5 x 2^k sizes as well as powers of two where the interpolation is used most (16 KiB-8 MiB) and
+the nodes 28 and 40 nm besides CACTI's own five; the held-out points sit at 1.25 x 2^k and 1.75 x 2^k sizes and at
+36 and 55 nm.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import itertools
+import json
 import shutil
 import subprocess
 import sys
@@ -31,14 +40,15 @@ DATA = ROOT / "hwsim" / "accel" / "data"
 WHEEL = "hwcomponents-cacti==1.0.40"
 
 KIB, MIB = 1024, 1024 * 1024
-TABLE_SIZES = [2**k for k in range(12, 27)]  # 4 KiB .. 64 MiB
-TABLE_NODES_NM = [22, 32, 45, 65, 90]  # the nodes CACTI 7 ships parameters for (hwcomponents' supported list)
+TABLE_SIZES = sorted([2**k for k in range(12, 27)] + [3 * 2**k for k in range(13, 22)])  # 4 KiB-64 MiB, + 1.5x 16K-6M
+# CACTI 7 ships parameters for 22, 32, 45, 65, 90 nm (hwcomponents' supported list) and interpolates them in between;
+# 28 and 40 nm are common nodes (TPUv1 is 28 nm) where CACTI's re-optimised organisation departs from a log-log line.
+TABLE_NODES_NM = [22, 28, 32, 40, 45, 65, 90]
 TABLE_WIDTHS = [32, 64, 128, 256, 512]
-HELDOUT_SIZES = [24 * KIB, 48 * KIB, 80 * KIB, 96 * KIB, 192 * KIB, 320 * KIB, 384 * KIB, 768 * KIB,
-                 1536 * KIB, 3 * MIB, 5 * MIB, 6 * MIB]  # fmt: skip
+HELDOUT_SIZES = sorted([5 * 2**k for k in range(12, 21)] + [7 * 2**k for k in range(12, 20)] + [7 * MIB])  # 20K-7M
 HELDOUT_NODES_NM = [22, 32, 45, 65]
 HELDOUT_WIDTHS = [64, 128, 256]
-HELDOUT_OFFNODE_NM = [28, 40]  # between CACTI's nodes: tests the node interpolation
+HELDOUT_OFFNODE_NM = [36, 55]  # between table nodes: tests the node interpolation
 HELDOUT_OFFNODE_SIZES = [32 * KIB, 128 * KIB, 1 * MIB, 4 * MIB]
 
 COLUMNS = ["size_bytes", "node_nm", "width_bits", "read_pj", "write_pj", "leakage_mw", "area_mm2", "access_ns",
@@ -72,8 +82,11 @@ def cfg_text(size_bytes: int, node_nm: int, width_bits: int) -> str:
     return text
 
 
-def run_point(cacti_dir: Path, point: tuple[int, int, int]) -> dict[str, float]:
+def run_point(cacti_dir: Path, point: tuple[int, int, int], cache_dir: Path | None = None) -> dict[str, float]:
     size, node, width = point
+    cached = cache_dir / (hashlib.sha256(cfg_text(*point).encode()).hexdigest() + ".json") if cache_dir else None
+    if cached is not None and cached.exists():
+        return json.loads(cached.read_text())
     with tempfile.TemporaryDirectory() as tmp:
         infile = Path(tmp) / "sram.cfg"
         infile.write_text(cfg_text(size, node, width))
@@ -86,12 +99,15 @@ def run_point(cacti_dir: Path, point: tuple[int, int, int]) -> dict[str, float]:
     values = {key: float(row[col]) for key, col in CACTI_COLUMNS.items()}
     values["read_pj"] *= 1000.0
     values["write_pj"] *= 1000.0
-    return {"size_bytes": size, "node_nm": node, "width_bits": width, **values}
+    result = {"size_bytes": size, "node_nm": node, "width_bits": width, **values}
+    if cached is not None:
+        cached.write_text(json.dumps(result))
+    return result
 
 
-def sweep(cacti_dir: Path, points: list[tuple[int, int, int]], jobs: int) -> list[dict[str, float]]:
+def sweep(cacti_dir: Path, points: list[tuple[int, int, int]], jobs: int, cache_dir: Path | None):
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda p: run_point(cacti_dir, p), points))
+        return list(pool.map(lambda p: run_point(cacti_dir, p, cache_dir), points))
 
 
 def write_csv(path: Path, rows: list[dict[str, float]]) -> None:
@@ -108,14 +124,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cacti-dir", type=Path, help="an already built CACTI folder (skips download and build)")
     parser.add_argument("--jobs", type=int, default=2, help="CACTI runs in parallel (default 2)")
+    parser.add_argument("--cache-dir", type=Path, help="keep each run's result here and reuse it on reruns")
     args = parser.parse_args()
+    if args.cache_dir:
+        args.cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
         cacti_dir = args.cacti_dir or build_cacti(Path(work))
         table = list(itertools.product(TABLE_SIZES, TABLE_NODES_NM, TABLE_WIDTHS))
         heldout = list(itertools.product(HELDOUT_SIZES, HELDOUT_NODES_NM, HELDOUT_WIDTHS))
         heldout += list(itertools.product(HELDOUT_OFFNODE_SIZES, HELDOUT_OFFNODE_NM, HELDOUT_WIDTHS))
-        write_csv(DATA / "cacti_sram.csv", sweep(cacti_dir, table, args.jobs))
-        write_csv(DATA / "cacti_sram_heldout.csv", sweep(cacti_dir, heldout, args.jobs))
+        write_csv(DATA / "cacti_sram.csv", sweep(cacti_dir, table, args.jobs, args.cache_dir))
+        write_csv(DATA / "cacti_sram_heldout.csv", sweep(cacti_dir, heldout, args.jobs, args.cache_dir))
 
 
 if __name__ == "__main__":

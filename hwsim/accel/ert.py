@@ -7,7 +7,7 @@ SRAM buffers: CACTI 7 macros (:mod:`hwsim.accel.sram`) whose access width is one
 C columns of ``input_bits`` words, the accumulator (ofmap) C columns of ``acc_bits`` words, as Gemmini's scratchpad
 (16 x 8 = 128-bit rows) and accumulator (16 x 32 = 512-bit rows) are organised (hardware.md §1). SRAM traffic is
 counted in bytes without a read/write split, so every byte is charged the CACTI read energy per byte; CACTI's write
-energy is listed for reference.
+energy (0.68-3.1x the read energy over 16 KiB-8 MiB, 64-256 bit) is listed for reference (docs/tech.md).
 """
 
 from __future__ import annotations
