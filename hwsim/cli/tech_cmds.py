@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         from hwsim.errors import HwsimError
 
         if accel is None:
-            raise HwsimError("give --accel PRESET_OR_TOML, or use `hwsim tech sram --bytes B --node-nm X --width-bits W`")
+            raise HwsimError("give --accel PRESET_OR_TOML, or `hwsim tech sram --bytes B --node-nm X --width-bits W`")
         config = load_accel(accel)
         parts = components(config)
         if as_json:
