@@ -218,12 +218,14 @@ def sram_estimate(size_bytes: int, node_nm: float, width_bits: int) -> SramEstim
         notes.append(f"{node_nm:g} nm < 22 nm: scaled from CACTI 22 nm (energy (n/22)^0.5, leakage x0.79 FinFET, "
                      f"area by bitcell {bitcell_um2(node_nm):.4g}/{BITCELL_UM2[22]} um^2)")  # fmt: skip
     inside = (s, n, w) == (size_bytes, node_nm, width_bits)
-    if inside and _on_grid(t.sizes, s) and _on_grid(t.nodes, n) and _on_grid(t.widths, float(w)):
+    if not (_on_grid(t.sizes, s) and _on_grid(t.nodes, n) and _on_grid(t.widths, float(w))):
+        notes.insert(0, "CACTI 7 table, log-log interpolated")
+    elif inside:
         i, j, k = (int(np.searchsorted(a, x)) for a, x in ((t.nodes, n), (t.widths, w), (t.sizes, s)))
         lifted = " (lifted to a smaller size's value where CACTI dips)" if t.raised[i, j, k] else ""
         notes.insert(0, "CACTI 7 table point" + lifted)
     else:
-        notes.insert(0, "CACTI 7 table, log-log interpolated" if inside else "CACTI 7 table")
+        notes.insert(0, "CACTI 7 table")
     return SramEstimate(
         size_bytes=int(size_bytes), node_nm=float(node_nm), width_bits=int(width_bits),
         read_pj=float(read * energy_factor), write_pj=float(write * energy_factor),
