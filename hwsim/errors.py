@@ -31,3 +31,5 @@ class SweepError(HwsimError):
 
 class OutputError(HwsimError):
     """An output path cannot be written, or writing it would replace something that is not ours to replace."""
+class TechError(HwsimError):
+    """A technology query (SRAM size, node, access width, DRAM type) is outside what the models cover."""

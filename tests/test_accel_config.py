@@ -89,10 +89,3 @@ def test_scaling_rule_and_anchors():
     assert tech.pe_area_um2(8, 32, 28) == pytest.approx(1200.0)  # TPUv1 anchor
     assert tech.mac_energy_pj(8, 32, 45) == pytest.approx(0.3)  # Horowitz 8b mult + 32b add
     assert tech.mult_energy_pj(32, 45) == pytest.approx(3.1)
-    assert tech.sram_energy_pj_per_byte(32 * 1024, 45) == pytest.approx(20 / 8)  # 32 KB: 20 pJ per 64 bit
-    assert tech.bitcell_um2(16) == 0.070
-    sizes = [1, 4096, 5000, 6000, 8192, 100_000, 200_000, 300_000, 700_000, 1 << 20, 3 << 20]
-    areas = [tech.sram_area_mm2(s, 16) for s in sizes]
-    assert areas == sorted(areas)  # never smaller for more capacity
-    # 1 MiB at 16 nm: 8 Mbit x 0.07 um^2 / 0.561
-    assert tech.sram_area_mm2(1 << 20, 16) == pytest.approx(8 * 1024 * 1024 * 0.07e-6 / 0.561)

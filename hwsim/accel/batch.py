@@ -23,8 +23,7 @@ from hwsim.accel.cost import (
     layer_counts,
     layer_floats,
     layer_group,
-    weight_sram_area_per_byte,
-    weight_sram_pj_per_byte,
+    weight_sram_factors,
 )
 from hwsim.errors import SpecError
 from hwsim.heads import validate_heads_matrix
@@ -33,7 +32,7 @@ from hwsim.workload import layer_workload, output_workload
 
 TOTAL_KEYS = (
     "macs", "params", "param_bytes", "cycles", "latency_s", "sram_bytes", "dram_bytes", "energy_pj",
-    "energy_mac_pj", "energy_sram_pj", "energy_dram_pj", "energy_vector_pj", "area_mm2",
+    "energy_mac_pj", "energy_sram_pj", "energy_dram_pj", "energy_vector_pj", "energy_leak_pj", "area_mm2",
 )  # fmt: skip
 # Integer counts the totals need (gathered per configuration); every other count stays in the per-layer table.
 INT_KEYS = ("macs", "params", "param_bytes", "cycles", "sram_bytes", "dram_bytes", "sram_weight_bytes")
@@ -86,17 +85,17 @@ def cost_many(
     n_configs = len(heads)
     if accel.weights_on_chip:
         weight_sram = total["param_bytes"]
-        w_pj, area_per_byte = _weight_sram_factors(weight_sram, accel.tech_node_nm)
     else:
-        weight_sram, w_pj, area_per_byte = np.zeros(n_configs, dtype=np.int64), 0.0, 0.0
-    totals = finish_totals(total, accel, weight_sram, w_pj, area_per_byte)
+        weight_sram = np.zeros(n_configs, dtype=np.int64)
+    weight = _weight_sram_factors(weight_sram, accel)
+    totals = finish_totals(total, accel, weight)
     result = {key: totals[key] for key in TOTAL_KEYS}
     result["weight_sram_bytes"] = weight_sram
     result["fits_on_chip"] = (
         np.ones(n_configs, dtype=bool) if accel.weights_on_chip else result["param_bytes"] <= accel.filter_sram_bytes
     )
     if per_layer:
-        result.update(_per_layer(heads, ints, floats, accel, w_pj))
+        result.update(_per_layer(heads, ints, floats, accel, weight))
     return result
 
 
@@ -125,22 +124,21 @@ def _gather_sum(spec: ModelSpec, heads: np.ndarray, table: np.ndarray) -> np.nda
     return total
 
 
-def _weight_sram_factors(weight_sram: np.ndarray, node: float) -> tuple[np.ndarray, np.ndarray]:
-    """Energy and area per byte of each configuration's weight SRAM (one Python call per distinct size)."""
+def _weight_sram_factors(weight_sram: np.ndarray, accel: AccelConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`weight_sram_factors` of each configuration's weight SRAM (one Python call per distinct size)."""
     sizes, inverse = np.unique(weight_sram, return_inverse=True)
-    pj = np.array([weight_sram_pj_per_byte(int(b), node) for b in sizes])
-    area = np.array([weight_sram_area_per_byte(int(b), node) for b in sizes])
+    factors = np.array([weight_sram_factors(int(b), accel) for b in sizes], dtype=np.float64).reshape(-1, 3)
     index = inverse.reshape(-1)
-    return pj[index], area[index]
+    return factors[index, 0], factors[index, 1], factors[index, 2]
 
 
-def _per_layer(heads: np.ndarray, ints: np.ndarray, floats: np.ndarray, accel: AccelConfig, w_pj) -> dict:
-    """Per-layer latency, energy (with the weight-SRAM term, as model_cost's layers) and cycles."""
-    result = {}
-    result["layer_latency_s"] = ints[:, INT_KEYS.index("cycles")][heads] / accel.clock_hz
+def _per_layer(heads: np.ndarray, ints: np.ndarray, floats: np.ndarray, accel: AccelConfig, weight: tuple) -> dict:
+    """Per-layer latency, energy (with the weight SRAM's energy and leakage, as model_cost's layers) and cycles."""
+    w_pj, w_leak_mw, _ = weight
+    cycles = ints[:, INT_KEYS.index("cycles")][heads]
+    latency_s = cycles / accel.clock_hz
     energy = floats[:, FLOAT_KEYS.index("energy_pj")][heads]
     if accel.weights_on_chip:
-        energy = energy + ints[:, INT_KEYS.index("sram_weight_bytes")][heads] * np.asarray(w_pj)[:, None]
-    result["layer_energy_pj"] = energy
-    result["layer_cycles"] = ints[:, INT_KEYS.index("cycles")][heads]
-    return result
+        e_w = ints[:, INT_KEYS.index("sram_weight_bytes")][heads] * w_pj[:, None]
+        energy = energy + e_w + latency_s * w_leak_mw[:, None] * 1e9  # model_cost's _layer_cost order
+    return {"layer_latency_s": latency_s, "layer_energy_pj": energy, "layer_cycles": cycles}

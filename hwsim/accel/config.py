@@ -12,7 +12,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
 
-from hwsim.errors import AccelConfigError
+from hwsim.accel.dram import dram_tech
+from hwsim.accel.sram import check_node
+from hwsim.errors import AccelConfigError, TechError
 from hwsim.spec import check_name, check_tables
 from hwsim.tomlio import load_toml
 
@@ -69,6 +71,7 @@ class AccelConfig:
     # Run each head's scores, softmax and values as one on-chip kernel (online softmax; hwsim.accel.fusion).
     # Physical mode only: scalesim mode costs the separate GEMMs as SCALE-Sim would.
     fuse_attention: bool = False
+    dram_type: str = "DDR3"  # off-chip DRAM technology (hwsim.accel.dram.DRAM_TECHS): its energy per bit
 
     def __post_init__(self) -> None:
         check_name(self.name, "accelerator", AccelConfigError)
@@ -107,6 +110,11 @@ class AccelConfig:
                 raise AccelConfigError(f"accel '{self.name}': {field} must be true or false, got {value!r}")
         if self.acc_bits < self.input_bits:
             raise AccelConfigError(f"accel '{self.name}': acc_bits ({self.acc_bits}) is narrower than input_bits")
+        try:
+            check_node(self.tech_node_nm)
+            object.__setattr__(self, "dram_type", dram_tech(self.dram_type).name)
+        except TechError as exc:
+            raise AccelConfigError(f"accel '{self.name}': {exc}") from None
 
     # ---- derived ------------------------------------------------------------------------------------------------
     @property
@@ -161,6 +169,7 @@ PRESETS: dict[str, AccelConfig] = {
     # 256 KiB (holds inputs and weights: split evenly between the ifmap and filter buffers here), accumulator 64 KiB,
     # Beagle test chip clock 500 MHz, fabricated in Intel 22FFL. DMA bus 128 bit per cycle at 500 MHz = 8 GB/s
     # (derived). Vector lanes = DIM = 16 (one scratchpad row per cycle through the I-BERT softmax/layernorm ops).
+    # DRAM DDR3: Gemmini is evaluated in FireSim, whose FASED memory model times a DDR3 channel (not in hardware.md).
     "gemmini-like": AccelConfig(
         name="gemmini-like",
         rows=16,
@@ -176,6 +185,7 @@ PRESETS: dict[str, AccelConfig] = {
         vector_lanes=16,
         tech_node_nm=22.0,
         fuse_attention=True,  # modelling choice: what a FlashAttention/FLAT-style compiler does (mapping.md)
+        dram_type="DDR3",
     ),
     # Google TPUv1 (Jouppi et al. ISCA 2017, hardware.md §2): 256x256 8-bit MACs, 700 MHz, 24 MiB unified buffer
     # (activations: ifmap), 4 MiB of 32-bit accumulators (ofmap), DDR3 34 GB/s, 28 nm. The weight FIFO is four
@@ -198,10 +208,12 @@ PRESETS: dict[str, AccelConfig] = {
         tech_node_nm=28.0,
         activations_on_chip=True,
         fuse_attention=True,
+        dram_type="DDR3",  # 8 GiB DDR3 at 34 GB/s (Jouppi et al. 2017, hardware.md §2)
     ),
     # An edge SoC that keeps every weight on chip (the design point where pruning saves area): Gemmini's
     # largeChipConfig array (32x32, sp 128 KiB, acc 64 KiB; hardware.md §1) plus a weight SRAM sized to the model.
     # Clock 1 GHz and TSMC 16 nm (one of the two Gemmini tape-out nodes) are modelling choices, not a real chip.
+    # DRAM LPDDR4X, what a 16 nm mobile/edge SoC of this class uses: 16 GB/s is about one x32 LPDDR4X-4266 channel.
     "edge-soc-32x32": AccelConfig(
         name="edge-soc-32x32",
         rows=32,
@@ -218,6 +230,7 @@ PRESETS: dict[str, AccelConfig] = {
         tech_node_nm=16.0,
         weights_on_chip=True,
         fuse_attention=True,
+        dram_type="LPDDR4X",
     ),
 }
 

@@ -32,7 +32,7 @@ from typing import Any, Sequence, Union
 
 import numpy as np
 
-from hwsim.accel import tech
+from hwsim.accel import ert, tech
 from hwsim.accel.config import AccelConfig
 from hwsim.accel.ops import attention_op, gemm_op, schedule
 from hwsim.workload import AttentionCore, Gemm, LayerWorkload, Workload
@@ -103,6 +103,7 @@ class LayerCost:
     energy_sram_pj: float
     energy_dram_pj: float
     energy_vector_pj: float
+    energy_leak_pj: float  # SRAM leakage (CACTI standby power) over the layer's latency
     energy_pj: float
     area_mm2: float
 
@@ -142,6 +143,7 @@ class ModelCost:
     weight_sram_bytes: int  # 0 without weights_on_chip
     fits_on_chip: bool  # parameters fit in the weight SRAM (weights_on_chip) or the filter buffer
     area: AreaBreakdown
+    leakage_pj: dict[str, float]  # SRAM leakage energy over the whole run, per buffer (sums to total.energy_leak_pj)
     ops: tuple[tuple[OpCost, ...], ...] = ()  # per layer: its GEMMs / fused attention, in execution order
 
     @property
@@ -156,6 +158,7 @@ class ModelCost:
             weight_sram_bytes=self.weight_sram_bytes,
             fits_on_chip=self.fits_on_chip,
             area_breakdown_mm2=dataclasses.asdict(self.area),
+            leakage_breakdown_pj=dict(self.leakage_pj),
         )
         return {
             "accel": self.accel.to_dict(),
@@ -226,21 +229,23 @@ def layer_counts(
 
 
 # Float results of one layer that do not depend on the rest of the model (the weight-SRAM term is added apart).
-FLOAT_KEYS = ("energy_mac_pj", "energy_sram_pj", "energy_dram_pj", "energy_vector_pj", "energy_pj")
+FLOAT_KEYS = ("energy_mac_pj", "energy_sram_pj", "energy_dram_pj", "energy_vector_pj", "energy_leak_pj", "energy_pj")
 
 
 def layer_floats(counts: dict[str, Num], accel: AccelConfig) -> dict[str, Num]:
-    """Energies of a layer from its counts, without the weight-SRAM energy (ints or arrays)."""
+    """Energies of a layer from its counts, without the weight SRAM's energy and leakage (ints or arrays)."""
     node = accel.tech_node_nm
     e_mac = counts["macs"] * tech.mac_energy_pj(accel.input_bits, accel.acc_bits, node)
-    if_pj = tech.sram_energy_pj_per_byte(accel.ifmap_sram_bytes, node)
+    if_pj = ert.sram_pj_per_byte(accel, "ifmap")
     e_sram = (
         counts["sram_ifmap_bytes"] * if_pj
-        + counts["sram_filter_bytes"] * tech.sram_energy_pj_per_byte(accel.filter_sram_bytes, node)
-        + counts["sram_ofmap_bytes"] * tech.sram_energy_pj_per_byte(accel.ofmap_sram_bytes, node)
+        + counts["sram_filter_bytes"] * ert.sram_pj_per_byte(accel, "filter")
+        + counts["sram_ofmap_bytes"] * ert.sram_pj_per_byte(accel, "ofmap")
         + counts["sram_vector_bytes"] * if_pj
     )
-    e_dram = counts["dram_bytes"] * tech.dram_energy_pj_per_byte()
+    e_dram = counts["dram_bytes"] * ert.dram_pj_per_byte(accel)
+    # Standby power of the ifmap, filter and ofmap SRAMs over this layer's run time (mW x s = 1e9 pJ).
+    e_leak = counts["cycles"] / accel.clock_hz * fixed_leakage_mw(accel) * 1e9
     e_vec = 0.0
     for kind in tech.VECTOR_OPS_PER_ELEMENT:
         per_element = tech.vector_energy_pj_per_element(kind, accel.acc_bits, node)
@@ -250,7 +255,8 @@ def layer_floats(counts: dict[str, Num], accel: AccelConfig) -> dict[str, Num]:
         "energy_sram_pj": e_sram,
         "energy_dram_pj": e_dram,
         "energy_vector_pj": e_vec,
-        "energy_pj": e_mac + e_sram + e_dram + e_vec,
+        "energy_leak_pj": e_leak,
+        "energy_pj": e_mac + e_sram + e_dram + e_vec + e_leak,
     }
 
 
@@ -274,23 +280,36 @@ def grouped_sum(values: Sequence[Num], group: int) -> Num:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def weight_sram_pj_per_byte(size_bytes: int, node: float) -> float:
-    """Per-byte energy of the weight SRAM (0 when there is none); memoised: a sweep asks for the same sizes."""
-    return tech.sram_energy_pj_per_byte(int(size_bytes), node) if size_bytes > 0 else 0.0
+def weight_sram_factors(size_bytes: int, accel: AccelConfig) -> tuple[float, float, float]:
+    """(pJ per byte of traffic, leakage mW, mm^2 per byte) of a weight SRAM of ``size_bytes`` (zeros when there
+    is none); memoised: a sweep asks for the same sizes again and again."""
+    if size_bytes <= 0:
+        return 0.0, 0.0, 0.0
+    size = int(size_bytes)
+    return (ert.sram_pj_per_byte(accel, "weight", size), ert.sram_leakage_mw(accel, "weight", size),
+            ert.sram_area_mm2(accel, "weight", size) / size)  # fmt: skip
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def weight_sram_area_per_byte(weight_sram_bytes: int, node: float) -> float:
-    return tech.sram_area_mm2(weight_sram_bytes, node) / weight_sram_bytes if weight_sram_bytes > 0 else 0.0
+@functools.lru_cache(maxsize=256)
+def fixed_leakage_mw(accel: AccelConfig) -> float:
+    """Standby power of the ifmap, filter and ofmap SRAMs (CACTI), summed in that order."""
+    return sum(ert.sram_leakage_mw(accel, b) for b in ert.BUFFERS)
+
+
+def leakage_breakdown_pj(accel: AccelConfig, latency_s: float, weight_leak_mw: float) -> dict[str, float]:
+    """SRAM leakage energy per buffer over ``latency_s`` (the weight SRAM's is 0 when there is none)."""
+    out = {f"{b}_sram": latency_s * ert.sram_leakage_mw(accel, b) * 1e9 for b in ert.BUFFERS}
+    out["weight_sram"] = latency_s * weight_leak_mw * 1e9
+    return out
 
 
 def fixed_area(accel: AccelConfig) -> dict[str, float]:
     node = accel.tech_node_nm
     return {
         "pe_array_mm2": tech.pe_array_area_mm2(accel.rows, accel.cols, accel.input_bits, accel.acc_bits, node),
-        "ifmap_sram_mm2": tech.sram_area_mm2(accel.ifmap_sram_bytes, node),
-        "filter_sram_mm2": tech.sram_area_mm2(accel.filter_sram_bytes, node),
-        "ofmap_sram_mm2": tech.sram_area_mm2(accel.ofmap_sram_bytes, node),
+        "ifmap_sram_mm2": ert.sram_area_mm2(accel, "ifmap"),
+        "filter_sram_mm2": ert.sram_area_mm2(accel, "filter"),
+        "ofmap_sram_mm2": ert.sram_area_mm2(accel, "ofmap"),
         "vector_unit_mm2": tech.vector_unit_area_mm2(accel.vector_lanes, accel.acc_bits, node),
     }
 
@@ -303,18 +322,23 @@ def fixed_area_mm2(accel: AccelConfig) -> float:
     )  # fmt: skip
 
 
-def _layer_cost(name: str, heads: int, counts: dict, floats: dict, w_pj: float, area_per_byte: float,
-                clock_hz: float) -> LayerCost:  # fmt: skip
-    """A LayerCost from counts and config-independent floats, adding this layer's weight-SRAM energy."""
+def _layer_cost(name: str, heads: int, counts: dict, floats: dict, weight: tuple, clock_hz: float) -> LayerCost:
+    """A LayerCost from counts and config-independent floats, adding this layer's share of the weight SRAM
+    (``weight`` = :func:`weight_sram_factors`: its access energy for the layer's weight reads, its leakage over the
+    layer's run time, the area of the layer's parameters)."""
+    w_pj, w_leak_mw, area_per_byte = weight
     floats = dict(floats)
-    if w_pj:
+    latency_s = counts["cycles"] / clock_hz
+    if w_pj or w_leak_mw:
         e_w = counts["sram_weight_bytes"] * w_pj
+        e_wl = latency_s * w_leak_mw * 1e9
         floats["energy_sram_pj"] = floats["energy_sram_pj"] + e_w
-        floats["energy_pj"] = floats["energy_pj"] + e_w
+        floats["energy_leak_pj"] = floats["energy_leak_pj"] + e_wl
+        floats["energy_pj"] = floats["energy_pj"] + e_w + e_wl
     keys = [f.name for f in dataclasses.fields(LayerCost)]
     values = {key: counts[key] for key in keys if key in counts}
     values.update(floats)
-    values["latency_s"] = counts["cycles"] / clock_hz
+    values["latency_s"] = latency_s
     values["area_mm2"] = counts["param_bytes"] * area_per_byte
     return LayerCost(name=name, heads=heads, **values)
 
@@ -335,14 +359,14 @@ def model_cost(workload: Workload, accel: AccelConfig) -> ModelCost:
     floats = [layer_floats(c, accel) for c in counts]
     n = len(workload.layers)
     weight_sram = sum(c["param_bytes"] for c in counts[:n]) if accel.weights_on_chip else 0
-    w_pj = weight_sram_pj_per_byte(weight_sram, accel.tech_node_nm) if accel.weights_on_chip else 0.0
-    per_byte = weight_sram_area_per_byte(weight_sram, accel.tech_node_nm)
+    weight = weight_sram_factors(weight_sram, accel)
     layers = tuple(
-        _layer_cost(layer.name, layer.heads, c, f, w_pj, per_byte if layer is not workload.output else 0.0,
+        # The output layer reads no weights from the weight SRAM and owns none of its area, but it leaks meanwhile.
+        _layer_cost(layer.name, layer.heads, c, f, weight if layer is not workload.output else (0.0, weight[1], 0.0),
                     accel.clock_hz)
         for layer, c, f in zip(workload.all_layers, counts, floats)
     )
-    total = model_totals(counts, floats, n, workload.spec.n_heads, accel, weight_sram, w_pj, per_byte)
+    total = model_totals(counts, floats, n, workload.spec.n_heads, accel, weight)
     parts = fixed_area(accel)
     area = AreaBreakdown(**parts, weight_sram_mm2=total["area_mm2"] - fixed_area_mm2(accel),
                          total_mm2=total["area_mm2"])  # fmt: skip
@@ -352,12 +376,13 @@ def model_cost(workload: Workload, accel: AccelConfig) -> ModelCost:
         total=LayerCost(name="total", heads=sum(layer.heads for layer in layers),
                         **{key: value for key, value in total.items() if key in _LAYER_FIELDS}),
         embedding_params=workload.embedding_params, weight_sram_bytes=weight_sram, fits_on_chip=fits, area=area,
+        leakage_pj=leakage_breakdown_pj(accel, total["latency_s"], weight[1]),
         ops=tuple(tuple(ops) for _, ops in results),
     )  # fmt: skip
 
 
 def model_totals(counts: list[dict], floats: list[dict], n_layers: int, n_heads: int, accel: AccelConfig,
-                 weight_sram: int, w_pj: float, area_per_byte: float) -> dict[str, Num]:  # fmt: skip
+                 weight: tuple) -> dict[str, Num]:  # fmt: skip
     """Totals of the transformer layers then the output layer (the last entry), the order batch.py uses."""
     group = layer_group(n_heads)
     total: dict[str, Num] = {}
@@ -365,15 +390,19 @@ def model_totals(counts: list[dict], floats: list[dict], n_layers: int, n_heads:
         total[key] = sum(c[key] for c in counts)
     for key in FLOAT_KEYS:
         total[key] = grouped_sum([f[key] for f in floats[:n_layers]], group) + floats[n_layers][key]
-    return finish_totals(total, accel, weight_sram, w_pj, area_per_byte)
+    return finish_totals(total, accel, weight)
 
 
-def finish_totals(total: dict, accel: AccelConfig, weight_sram: Num, w_pj: Num, area_per_byte: Num) -> dict:
-    """Latency, weight-SRAM energy and chip area on summed counts (same operations for ints and arrays)."""
+def finish_totals(total: dict, accel: AccelConfig, weight: tuple) -> dict:
+    """Latency, the weight SRAM's energy and leakage, and chip area on summed counts (same operations for ints and
+    arrays; ``weight`` = (pJ per byte, leakage mW, mm^2 per byte) of the weight SRAM, scalars or per-config arrays)."""
+    w_pj, w_leak_mw, area_per_byte = weight
     total["latency_s"] = total["cycles"] / accel.clock_hz  # layers run one after another
     if accel.weights_on_chip:
         e_w = total["sram_weight_bytes"] * w_pj
+        e_wl = total["latency_s"] * w_leak_mw * 1e9
         total["energy_sram_pj"] = total["energy_sram_pj"] + e_w
-        total["energy_pj"] = total["energy_pj"] + e_w
+        total["energy_leak_pj"] = total["energy_leak_pj"] + e_wl
+        total["energy_pj"] = total["energy_pj"] + e_w + e_wl
     total["area_mm2"] = fixed_area_mm2(accel) + total["param_bytes"] * area_per_byte
     return total

@@ -41,7 +41,10 @@ def cost_table(cost: ModelCost) -> str:
     t = cost.total
     lines += [
         f"energy: MAC {t.energy_mac_pj / 1e6:.2f} uJ, SRAM {t.energy_sram_pj / 1e6:.2f} uJ, "
-        f"DRAM {t.energy_dram_pj / 1e6:.2f} uJ, vector {t.energy_vector_pj / 1e6:.2f} uJ",
+        f"DRAM {t.energy_dram_pj / 1e6:.2f} uJ ({a.dram_type}), vector {t.energy_vector_pj / 1e6:.2f} uJ, "
+        f"SRAM leakage {t.energy_leak_pj / 1e6:.2f} uJ",
+        "leakage: " + ", ".join(f"{k.replace('_sram', '')} {v / 1e6:.2f}" for k, v in cost.leakage_pj.items())
+        + " uJ",
         f"area: PE array {ar.pe_array_mm2:.3f}, ifmap SRAM {ar.ifmap_sram_mm2:.3f}, "
         f"filter SRAM {ar.filter_sram_mm2:.3f}, ofmap SRAM {ar.ofmap_sram_mm2:.3f}, "
         f"vector unit {ar.vector_unit_mm2:.3f}, weight SRAM {ar.weight_sram_mm2:.3f}, "

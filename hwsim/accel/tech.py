@@ -1,13 +1,14 @@
-"""Energy and area constants, with their sources, and the one technology-scaling rule.
+"""Energy and area constants for logic (MACs, vector lanes), with their sources, and the one logic-scaling rule.
 
 Every number comes from /work/shared/reference/hardware.md (section noted). Energies are published at 45 nm
 (Horowitz, ISSCC 2014) and scaled to the accelerator's node; areas are anchored at the node of their source.
+Memories have their own models: SRAM from CACTI 7 (:mod:`hwsim.accel.sram`), DRAM by technology
+(:mod:`hwsim.accel.dram`).
 
-**Scaling rule** (one rule for all on-chip logic and SRAM energy, and for logic area): with D(node) the logic density
-in MTr/mm^2 (CSET "AI Chips" table, hardware.md §3), the linear shrink factor from node a to node b is
-s = sqrt(D(a) / D(b)); area scales by s^2 = D(a)/D(b) and switching energy by s (C ~ feature size at a roughly
-constant supply voltage, the post-Dennard regime). D is interpolated log-log between table nodes. DRAM energy is
-off-chip and not scaled.
+**Scaling rule** (on-chip logic energy and area): with D(node) the logic density in MTr/mm^2 (CSET "AI Chips" table,
+hardware.md §3), the linear shrink factor from node a to node b is s = sqrt(D(a) / D(b)); area scales by
+s^2 = D(a)/D(b) and switching energy by s (C ~ feature size at a roughly constant supply voltage, the post-Dennard
+regime). D is interpolated log-log between table nodes.
 """
 
 from __future__ import annotations
@@ -31,15 +32,6 @@ MULT_EXPONENT = math.log(3.1 / 0.2) / math.log(4)
 # Integer add: 8b 0.03, 16b 0.05, 32b 0.1 pJ -> power-law fit through 8b and 32b, E = 0.03 * (b/8)^0.87.
 ADD_8B_PJ = 0.03
 ADD_EXPONENT = math.log(0.1 / 0.03) / math.log(4)
-# SRAM: 8 KB 64-bit read 10 pJ; 32 KB 20 pJ and 1 MB 100 pJ (widely reproduced) -> E_64b = 10 * sqrt(S / 8 KiB)
-# (gives 20 pJ at 32 KB exactly and 113 pJ at 1 MB). SRAMs above 1 MiB are banked in 1 MiB macros: one access
-# touches one bank, so the per-access energy saturates at the 1 MiB value (H-tree wire energy is not modelled).
-SRAM_8KB_64B_PJ = 10.0
-SRAM_REF_BYTES = 8 * 1024
-SRAM_BANK_MAX_BYTES = 1024 * 1024
-# DRAM: Horowitz gives 20-40 pJ/bit for DDR3; Han et al. NIPS 2015 Table 1 gives 640 pJ per 32-bit read
-# (= 20 pJ/bit). Use the low end, 20 pJ/bit, for every preset.
-DRAM_PJ_PER_BIT = 20.0
 
 # ---- areas -----------------------------------------------------------------------------------------------------
 # Per-MAC anchor: TPUv1 matrix unit ~24% of a <=331 mm^2 die at 28 nm for 65,536 int8 MACs -> <=1.2k um^2 per MAC
@@ -54,15 +46,6 @@ MULT_AREA_8B_UM2 = 282.0
 MULT_AREA_EXPONENT = math.log(3495.0 / 282.0) / math.log(4)
 ADD_AREA_8B_UM2 = 36.0
 ADD_AREA_EXPONENT = math.log(137.0 / 36.0) / math.log(4)
-# High-density 6T SRAM bitcell, um^2 (hardware.md §3): TSMC 16 nm 0.07; Intel 22 nm HD 0.092; Samsung 10 nm 0.040;
-# TSMC 7 nm 0.027; TSMC N5 0.021; N3B 0.0199. Other nodes: the nearest entry, scaled by the rule above.
-BITCELL_UM2: dict[float, float] = {22: 0.092, 16: 0.070, 10: 0.040, 7: 0.027, 5: 0.021, 3: 0.0199}
-# Array area efficiency (bitcells / macro area) by macro size, CACTI-derived via LLMCompass cost_model.py
-# (hardware.md §3). Interpolated log-linearly in size; below 4 KB the 4 KB value; above 1 MiB, 1 MiB macros.
-SRAM_EFFICIENCY: dict[int, float] = {
-    4 * 1024: 0.076, 8 * 1024: 0.142, 16 * 1024: 0.247, 32 * 1024: 0.393, 64 * 1024: 0.559,
-    128 * 1024: 0.704, 256 * 1024: 0.526, 512 * 1024: 0.602, 1024 * 1024: 0.561,
-}  # fmt: skip
 
 
 # ---- the scaling rule -----------------------------------------------------------------------------------------
@@ -97,17 +80,6 @@ def add_energy_pj(bits: int, node_nm: float) -> float:
 def mac_energy_pj(input_bits: int, acc_bits: int, node_nm: float) -> float:
     """One MAC: an input_bits x input_bits multiply and an acc_bits accumulate."""
     return mult_energy_pj(input_bits, node_nm) + add_energy_pj(acc_bits, node_nm)
-
-
-def sram_energy_pj_per_byte(size_bytes: int, node_nm: float) -> float:
-    """Per byte accessed in an SRAM of ``size_bytes`` (64-bit access energy / 8)."""
-    bank = min(max(size_bytes, 1), SRAM_BANK_MAX_BYTES)
-    per_access = SRAM_8KB_64B_PJ * math.sqrt(bank / SRAM_REF_BYTES)
-    return per_access / 8 * energy_scale(HOROWITZ_NODE_NM, node_nm)
-
-
-def dram_energy_pj_per_byte() -> float:
-    return DRAM_PJ_PER_BIT * 8
 
 
 # Vector-unit work per element, as (adds, multiplies) at the accumulator width. Modelling choice, derived from the
@@ -157,37 +129,3 @@ def vector_unit_area_mm2(lanes: int, acc_bits: int, node_nm: float) -> float:
     """One acc_bits multiplier + adder per lane (Horowitz 45 nm areas, scaled to the node)."""
     lane_um2 = (_mult_area(acc_bits) + _add_area(acc_bits)) * area_scale(HOROWITZ_NODE_NM, node_nm)
     return lanes * lane_um2 * 1e-6
-
-
-def bitcell_um2(node_nm: float) -> float:
-    nearest = min(BITCELL_UM2, key=lambda n: (abs(math.log(n / node_nm)), n))
-    return BITCELL_UM2[nearest] * area_scale(nearest, node_nm)
-
-
-def sram_efficiency(size_bytes: int) -> float:
-    """Array efficiency of a macro of ``size_bytes`` (table value; log-linear between entries, clamped)."""
-    sizes = sorted(SRAM_EFFICIENCY)
-    macro = min(max(size_bytes, sizes[0]), sizes[-1])
-    xs = [math.log(s) for s in sizes]
-    return float(np.interp(math.log(macro), xs, [SRAM_EFFICIENCY[s] for s in sizes]))
-
-
-def sram_area_mm2(size_bytes: int, node_nm: float) -> float:
-    """Macro area of an SRAM of ``size_bytes`` (0 for an empty SRAM).
-
-    At each table size: bits x bitcell / efficiency. Between table sizes the *area* is interpolated log-log (so area
-    never decreases with capacity: interpolating the efficiency instead would make a 5 KB SRAM smaller than a
-    4 KB one); below 4 KB area is proportional to size at the 4 KB density; above 1 MiB the SRAM is built from
-    1 MiB macros (proportional at the 1 MiB density).
-    """
-    if size_bytes <= 0:
-        return 0.0
-    sizes = sorted(SRAM_EFFICIENCY)
-    cell_mm2 = bitcell_um2(node_nm) * 1e-6
-    areas = [s * 8 * cell_mm2 / SRAM_EFFICIENCY[s] for s in sizes]
-    if size_bytes <= sizes[0]:
-        return areas[0] * size_bytes / sizes[0]
-    if size_bytes >= sizes[-1]:
-        return areas[-1] * size_bytes / sizes[-1]
-    xs = [math.log(s) for s in sizes]
-    return float(math.exp(np.interp(math.log(size_bytes), xs, [math.log(a) for a in areas])))

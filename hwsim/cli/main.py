@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from hwsim.cli import cost_cmds, nn_cmds, sweep_cmds, trainsweep_cmds
+from hwsim.cli import cost_cmds, nn_cmds, sweep_cmds, tech_cmds, trainsweep_cmds
 from hwsim.errors import HwsimError
 
 # typer >= 0.20 vendors click (typer._click); older releases raise click's own classes. Catch both families.
@@ -52,7 +52,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
     )
-    for module in (cost_cmds, nn_cmds, sweep_cmds, trainsweep_cmds):
+    for module in (cost_cmds, nn_cmds, sweep_cmds, tech_cmds, trainsweep_cmds):
         module.register(app)
 
     @app.command("version")

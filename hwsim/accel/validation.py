@@ -1,0 +1,233 @@
+"""Every published or peer figure hwsim can be held against, next to hwsim's own value (docs/validation.md).
+
+:func:`checks` recomputes every hwsim value from the code; :func:`render_markdown` writes the page
+(``python tools/gen_validation.py``); tests/test_validation.py checks that the committed page equals a fresh render,
+so the page cannot go stale. Reference values are literals with their source; the SCALE-Sim ones come from running
+SCALE-Sim v3 in-process on the small case below (the test reruns it when ``scalesim`` is installed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hwsim.accel import tech
+from hwsim.accel.config import PRESETS, AccelConfig
+from hwsim.accel.cost import fixed_area
+from hwsim.accel.gemm import gemm_cost
+from hwsim.accel.sram import heldout_points, sram_estimate
+
+ROOT = Path(__file__).resolve().parents[2]
+KIB, MIB = 1024, 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    group: str
+    quantity: str
+    reference: float
+    source: str
+    hwsim: float
+    digits: int = 4  # significant digits shown
+
+    @property
+    def error(self) -> float:
+        """hwsim / reference - 1."""
+        return self.hwsim / self.reference - 1.0
+
+
+# ---- CACTI 7 ------------------------------------------------------------------------------------------------------
+# The issue's two points (CACTI 7 table points) and held-out points (not in the table: interpolated by hwsim).
+CACTI_TABLE_CASES = [(128 * KIB, 22, 64), (1 * MIB, 22, 64)]
+CACTI_HELDOUT_CASES = [(22 * KIB, 22, 64), (80 * KIB, 32, 128), (320 * KIB, 45, 256), (1280 * KIB, 65, 64),
+                       (5 * MIB, 22, 256), (7 * MIB, 45, 128), (128 * KIB, 36, 64), (1 * MIB, 55, 128)]  # fmt: skip
+
+
+def _size_text(size: int) -> str:
+    return f"{size // MIB} MiB" if size % MIB == 0 else f"{size // KIB:,} KiB"
+
+
+def _cacti_row(size: int, node: int, width: int) -> dict[str, float]:
+    from hwsim.accel.sram import table_points
+
+    for row in [*table_points(), *heldout_points()]:
+        if (row["size_bytes"], row["node_nm"], row["width_bits"]) == (size, node, width):
+            return row
+    raise KeyError((size, node, width))
+
+
+def cacti_checks() -> list[Check]:
+    out = []
+    for cases, label in ((CACTI_TABLE_CASES, "table point"), (CACTI_HELDOUT_CASES, "held out")):
+        for size, node, width in cases:
+            ref = _cacti_row(size, node, width)
+            est = sram_estimate(size, node, width)
+            name = f"{_size_text(size)}, {node} nm, {width}-bit ({label})"
+            src = "CACTI 7 (tools/cacti_sweep.py)"
+            out.append(Check(group="CACTI 7 SRAM", quantity=f"{name}: read pJ", reference=ref["read_pj"],
+                             source=src, hwsim=est.read_pj))  # fmt: skip
+            out.append(Check(group="CACTI 7 SRAM", quantity=f"{name}: area mm²", reference=ref["area_mm2"],
+                             source=src, hwsim=est.area_mm2))  # fmt: skip
+    return out
+
+
+def heldout_error_summary(size_range=(64 * KIB, 8 * MIB), widths=(64, 128, 256)) -> dict[str, float]:
+    """Largest |hwsim / CACTI - 1| over every held-out CACTI point in the acceptance range."""
+    worst = {"read_pj": 0.0, "write_pj": 0.0, "area_mm2": 0.0, "leakage_mw": 0.0}
+    n = 0
+    for row in heldout_points():
+        if not size_range[0] <= row["size_bytes"] <= size_range[1] or row["width_bits"] not in widths:
+            continue
+        est = sram_estimate(int(row["size_bytes"]), row["node_nm"], int(row["width_bits"]))
+        n += 1
+        for key in worst:
+            worst[key] = max(worst[key], abs(getattr(est, key) / row[key] - 1.0))
+    return {"points": n, **worst}
+
+
+# ---- TPUv1, Gemmini --------------------------------------------------------------------------------------------------
+TPU_DIE_MM2 = 331.0  # Jouppi et al. ISCA 2017 Table 2, "<331 mm^2" (hardware.md §2, UNVERIFIED upper bound)
+
+
+def tpu_checks() -> list[Check]:
+    tpu = PRESETS["tpu-v1-like"]
+    area = fixed_area(tpu)
+    floor = "Jouppi et al. 2017 floorplan (hardware.md §2): {:.0%} of ≤331 mm²"
+    chip = sum(area.values())
+    return [
+        Check(group="TPUv1", quantity="peak TOPS (65,536 MACs × 2 × 700 MHz)", reference=92.0,
+              source="Jouppi et al. ISCA 2017 abstract", hwsim=2 * tpu.peak_macs_per_s / 1e12),
+        Check(group="TPUv1", quantity="matrix unit area mm² (hwsim's PE anchor is derived from it)",
+              reference=0.24 * TPU_DIE_MM2, source=floor.format(0.24), hwsim=area["pe_array_mm2"]),
+        Check(group="TPUv1", quantity="24 MiB unified buffer area mm²", reference=0.29 * TPU_DIE_MM2,
+              source=floor.format(0.29), hwsim=area["ifmap_sram_mm2"]),
+        Check(group="TPUv1", quantity="4 MiB accumulator area mm²", reference=0.06 * TPU_DIE_MM2,
+              source=floor.format(0.06), hwsim=area["ofmap_sram_mm2"]),
+        Check(group="TPUv1", quantity="die area mm² (hwsim: array + buffers + vector unit only)",
+              reference=TPU_DIE_MM2, source="Jouppi et al. 2017 Table 2 (≤, UNVERIFIED)", hwsim=chip),
+    ]  # fmt: skip
+
+
+def gemmini_checks() -> list[Check]:
+    # Gemmini's own mm² breakdown (DAC'21, 22FFL) was not retrieved (hardware.md §1); the peer figure is the OpenROAD
+    # ASAP7 (7 nm predictive PDK) implementation of its 16x16 int8 MeshWithDelays: 103,705 um^2 of cells.
+    g = PRESETS["gemmini-like"]
+    return [
+        Check(group="Gemmini", quantity="16×16 int8 mesh area at 7 nm, mm²", reference=0.103705,
+              source="OpenROAD ASAP7 gemmini demo (hardware.md §1)",
+              hwsim=tech.pe_array_area_mm2(g.rows, g.cols, g.input_bits, g.acc_bits, 7.0)),
+        Check(group="Gemmini", quantity="peak TOPS at 500 MHz (16×16 × 2 × 500 MHz)", reference=0.256,
+              source="hardware.md §1 (derived peak)", hwsim=2 * g.peak_macs_per_s / 1e12),
+    ]  # fmt: skip
+
+
+# ---- SCALE-Sim v3 (CALC mode), run in-process on this case (tools/gen_validation.py --scalesim prints them) ----------
+SCALESIM_CASE = dict(rows=8, cols=8, m=100, n=40, k=30, sram_kb=64)
+SCALESIM_REFERENCE: dict[str, dict[str, int]] = {
+    "os": {"compute_cycles": 2859, "sram_ifmap_reads": 15000, "sram_filter_reads": 15600, "sram_ofmap_writes": 5040},
+    "ws": {"compute_cycles": 2439, "sram_ifmap_reads": 15000, "sram_filter_reads": 1200, "sram_ofmap_writes": 16000},
+}
+
+
+def scalesim_accel(dataflow: str) -> AccelConfig:
+    c = SCALESIM_CASE
+    return AccelConfig(name="scalesim-case", rows=c["rows"], cols=c["cols"], dataflow=dataflow,
+                       ifmap_sram_bytes=c["sram_kb"] * KIB, filter_sram_bytes=c["sram_kb"] * KIB,
+                       ofmap_sram_bytes=c["sram_kb"] * KIB, dram_bandwidth_bytes_per_s=10e9, clock_hz=1e9,
+                       input_bits=8, acc_bits=8, mode="scalesim")  # fmt: skip
+
+
+def scalesim_checks() -> list[Check]:
+    c = SCALESIM_CASE
+    out = []
+    for df, ref in SCALESIM_REFERENCE.items():
+        cost = gemm_cost(c["m"], c["n"], c["k"], scalesim_accel(df)).to_dict()
+        for key, value in ref.items():
+            out.append(Check(group="SCALE-Sim v3", quantity=f"{df}, {c['rows']}×{c['cols']}, M{c['m']} N{c['n']} "
+                             f"K{c['k']}: {key}", reference=float(value), source="SCALE-Sim v3 in-process, CALC",
+                             hwsim=float(cost[key]), digits=8))  # fmt: skip
+    return out
+
+
+# ---- the paper's parameter counts (paper.md §5: Shim et al. 2021 S2 README) ------------------------------------------
+def paper_checks() -> list[Check]:
+    from hwsim.spec import load_spec
+    from hwsim.workload import build_workload
+
+    aa = load_spec(ROOT / "models" / "shim-wt103-16l.toml")
+    txl = load_spec(ROOT / "models" / "txl-wt103-16l.toml")
+
+    def params(spec, heads) -> float:
+        return build_workload(spec, heads).params / 1e6
+
+    src = "Shim et al. 2021 (paper.md §5)"
+    return [
+        Check(group="Paper", quantity="All-Attention baseline params (M)", reference=53.8, source=src,
+              hwsim=params(aa, None)),
+        Check(group="Paper", quantity="All-Attention, 43% of heads pruned (73 of 128 kept), params (M)",
+              reference=30.7, source=src, hwsim=params(aa, (5,) * 9 + (4,) * 7)),
+        Check(group="Paper", quantity="Transformer-XL baseline params (M)", reference=53.8, source=src,
+              hwsim=params(txl, None)),
+        Check(group="Paper", quantity="Transformer-XL, 25% of heads pruned (96 kept), params (M)", reference=47.9,
+              source=src, hwsim=params(txl, (6,) * 16)),
+    ]  # fmt: skip
+
+
+def checks() -> list[Check]:
+    return [*cacti_checks(), *tpu_checks(), *gemmini_checks(), *scalesim_checks(), *paper_checks()]
+
+
+# ---- the page ------------------------------------------------------------------------------------------------------
+def _fmt(x: float, digits: int) -> str:
+    return f"{x:,.0f}" if digits >= 8 and float(x).is_integer() else f"{x:.{digits}g}"
+
+
+def _error_text(error: float) -> str:
+    return "0.0%" if abs(error) < 5e-4 else f"{error:+.1%}"
+
+
+def render_markdown() -> str:
+    """docs/validation.md, regenerated from :func:`checks` (tools/gen_validation.py writes it)."""
+    rows = checks()
+    summary = heldout_error_summary()
+    small = heldout_error_summary(size_range=(16 * KIB, 64 * KIB))
+    lines = [
+        "# Validation: hwsim against published and peer figures",
+        "",
+        "Generated by `python tools/gen_validation.py` from `hwsim/accel/validation.py`; `tests/test_validation.py`",
+        "fails if this page differs from a fresh render, so every hwsim figure below is what the code computes now.",
+        "Error = hwsim / reference − 1.",
+        "",
+        "| group | quantity | reference | source | hwsim | error |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in rows:
+        lines.append(f"| {c.group} | {c.quantity} | {_fmt(c.reference, c.digits)} | {c.source} | "
+                     f"{_fmt(c.hwsim, c.digits)} | {_error_text(c.error)} |")  # fmt: skip
+    lines += [
+        "",
+        "**CACTI held-out points** (not in hwsim's table: 1.125–1.875·2^k sizes from 18 to 60 KiB and 1.25/1.75·2^k "
+        "from 80 KiB to 7 MiB at 22/32/45/65 nm, and 36/55 nm; 64/128/256-bit). From 64 KiB to 8 MiB, over all "
+        f"{summary['points']} points, the largest |error| is {summary['read_pj']:.1%} for read energy, "
+        f"{summary['write_pj']:.1%} write energy, {summary['area_mm2']:.1%} area and {summary['leakage_mw']:.1%} "
+        f"leakage. From 16 to 64 KiB ({small['points']} points) it is {small['read_pj']:.1%} read, "
+        f"{small['area_mm2']:.1%} area: there CACTI re-picks its array organisation between neighbouring sizes "
+        "(steps of up to 56% in read energy) and is not monotone in size, which a monotone interpolation cannot "
+        "follow. Table points are reproduced exactly.",
+        "",
+        "Notes:",
+        "* TPUv1: the per-MAC area anchor (1,200 µm² at 28 nm) is itself derived from the matrix-unit share of the",
+        "  die, so that row checks arithmetic, not an independent model. The die row is a lower bound by construction:",
+        "  hwsim has no control, PCIe, DDR interface or activation pipeline beyond the vector lanes. The unified",
+        "  buffer and accumulators are single-ported CACTI macros with low-standby-power cells (the hwcomponents",
+        "  defaults); the floorplan shares include ports, banking and wiring hwsim does not model.",
+        "* Gemmini's published mm² breakdown (DAC'21, Intel 22FFL) was not retrieved; the ASAP7 figure is a predictive",
+        "  7 nm PDK implementation of the mesh alone (SRAMs mocked, 41% utilisation).",
+        "* SCALE-Sim: hwsim's `scalesim` cost mode reproduces SCALE-Sim v3's compute cycles and SRAM counts exactly",
+        "  (tests/test_gemm_scalesim.py runs SCALE-Sim on 72 shape/array/dataflow cases); the row values are one small",
+        "  case run in-process.",
+        "* Paper: hwsim counts non-embedding weights exactly (54,566,912 for the recipe); the paper's 53.8M is its",
+        "  rounded headline (paper.md §5 leaves a 0.8M gap unexplained).",
+        "",
+    ]
+    return "\n".join(lines)

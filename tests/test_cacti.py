@@ -1,0 +1,266 @@
+"""SRAM figures against CACTI 7's own outputs (table and held-out points), node scaling below 22 nm, DRAM types,
+and ``hwsim tech``. The CACTI numbers are read straight from the committed CSVs (CACTI's output), not from hwsim."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwsim.accel import ert
+from hwsim.accel.config import PRESETS, AccelConfig, with_overrides
+from hwsim.accel.dram import DRAM_TECHS, dram_tech
+from hwsim.accel.sram import sram_estimate
+from hwsim.errors import AccelConfigError, TechError
+from conftest import assert_one_line_error
+
+DATA = Path(__file__).resolve().parents[1] / "hwsim" / "accel" / "data"
+KIB, MIB = 1024, 1024 * 1024
+KEYS = ("read_pj", "write_pj", "leakage_mw", "area_mm2", "access_ns")
+
+
+def _rows(name: str) -> list[dict[str, float]]:
+    with open(DATA / name) as f:
+        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+TABLE = _rows("cacti_sram.csv")
+HELDOUT = _rows("cacti_sram_heldout.csv")
+
+
+def _est(row):
+    return sram_estimate(int(row["size_bytes"]), row["node_nm"], int(row["width_bits"]))
+
+
+def test_table_is_a_full_grid_and_heldout_points_are_off_it():
+    sizes, nodes, widths = ({r[k] for r in TABLE} for k in ("size_bytes", "node_nm", "width_bits"))
+    assert len(TABLE) == len(sizes) * len(nodes) * len(widths)
+    assert {22, 32, 45, 65} <= nodes and {64, 128, 256} <= widths
+    assert min(sizes) <= 16 * KIB and max(sizes) >= 8 * MIB
+    assert all(r["size_bytes"] not in sizes or r["node_nm"] not in nodes for r in HELDOUT)
+
+
+def _running_max_table() -> dict[tuple, dict[str, float]]:
+    """CACTI's table with read/write energy, leakage and area lifted to their running maximum along size."""
+    out = {}
+    columns = {}
+    for row in TABLE:
+        columns.setdefault((row["node_nm"], row["width_bits"]), []).append(row)
+    for rows in columns.values():
+        peak = dict.fromkeys(("read_pj", "write_pj", "leakage_mw", "area_mm2"), 0.0)
+        for row in sorted(rows, key=lambda r: r["size_bytes"]):
+            peak = {k: max(v, row[k]) for k, v in peak.items()}
+            out[(row["size_bytes"], row["node_nm"], row["width_bits"])] = {**row, **peak}
+    return out
+
+
+def test_exact_at_table_points_where_cacti_is_monotone():
+    expected = _running_max_table()
+    lifted = 0
+    for row in TABLE:
+        est = _est(row)
+        want = expected[(row["size_bytes"], row["node_nm"], row["width_bits"])]
+        for key in KEYS:
+            assert getattr(est, key) == pytest.approx(want[key], rel=1e-9), (row, key)
+        if want != row:  # CACTI's own output dips here: lifted by <= 14% (read), 9% (area), 30% (write)
+            lifted += 1
+            assert want["read_pj"] <= 1.14 * row["read_pj"] and want["area_mm2"] <= 1.09 * row["area_mm2"], row
+            assert want["write_pj"] <= 1.3 * row["write_pj"] and want["leakage_mw"] == row["leakage_mw"], row
+            assert "lifted" in est.notes[0]
+        else:
+            assert est.notes[0] == "CACTI 7 table point"
+    assert lifted <= 70  # 20 read-energy, 46 write-energy and 2 area dips (some shared) in the committed table
+
+
+def _heldout_errors(lo: int, hi: int) -> list[tuple[float, float, dict]]:
+    out = []
+    for row in HELDOUT:
+        if lo <= row["size_bytes"] <= hi and row["width_bits"] in (64, 128, 256):
+            est = _est(row)
+            out.append((est.read_pj / row["read_pj"] - 1, est.area_mm2 / row["area_mm2"] - 1, row))
+    return out
+
+
+def test_within_15_percent_of_cacti_on_heldout_points_from_64kib():
+    """Acceptance: read energy and area within 15% of CACTI off the table (64 KiB-8 MiB, 22-65 nm, 64-256 bit)."""
+    errors = _heldout_errors(64 * KIB, 8 * MIB)
+    assert len(errors) >= 150
+    for read, area, row in errors:
+        assert abs(read) <= 0.15 and abs(area) <= 0.15, (row, read, area)
+
+
+def test_heldout_points_below_64kib_within_25_percent_where_cacti_itself_jumps():
+    """16-64 KiB: CACTI re-picks its array organisation between neighbouring sizes, with steps of up to 56% (32 nm,
+    256-bit: 40 KiB 16.9 pJ -> 48 KiB 26.3 pJ) and is not even monotone in size (45 nm, 64-bit: 28 KiB reads cost less
+    than 24 KiB, 40 KiB less than 32 KiB), which no monotone interpolation can follow: up to 25% here."""
+    errors = _heldout_errors(16 * KIB, 64 * KIB)
+    assert len(errors) >= 40
+    for read, area, row in errors:
+        assert abs(read) <= 0.25 and abs(area) <= 0.25, (row, read, area)
+    cacti = {(r["size_bytes"], r["node_nm"], r["width_bits"]): r for r in TABLE + HELDOUT}
+    assert cacti[(28 * KIB, 45, 64)]["read_pj"] < cacti[(24 * KIB, 45, 64)]["read_pj"]
+    assert cacti[(40 * KIB, 45, 64)]["read_pj"] < cacti[(32 * KIB, 45, 64)]["read_pj"]
+
+
+@pytest.mark.parametrize("node,width", [(22, 64), (32, 128), (45, 256), (65, 64), (90, 512), (28, 96), (16, 64),
+                                        (7, 256), (40, 200)])  # fmt: skip
+def test_monotone_in_size(node, width):
+    sizes = np.unique(np.geomspace(512, 256 * MIB, 400).astype(int))
+    ests = [sram_estimate(int(s), node, width) for s in sizes]
+    for key in ("read_pj", "write_pj", "leakage_mw", "area_mm2"):
+        values = [getattr(e, key) for e in ests]
+        assert all(b >= a * (1 - 1e-12) for a, b in zip(values, values[1:])), key
+
+
+def test_node_scaling_below_22nm_is_the_documented_rule():
+    """Energy x (n/22)^0.5, leakage x (n/22)^0.5 x 0.79, area x bitcell(n)/bitcell(22): 16 nm 0.070, 7 nm 0.027,
+    22 nm 0.092 um^2 (hardware.md §3)."""
+    for size, width in itertools.product((64 * KIB, 4 * MIB), (64, 256)):
+        base = sram_estimate(size, 22, width)
+        for node, cell in ((16, 0.070), (7, 0.027), (3, 0.0199)):
+            est = sram_estimate(size, node, width)
+            assert est.read_pj == pytest.approx(base.read_pj * math.sqrt(node / 22))
+            assert est.write_pj == pytest.approx(base.write_pj * math.sqrt(node / 22))
+            assert est.leakage_mw == pytest.approx(base.leakage_mw * math.sqrt(node / 22) * 0.79)
+            assert est.area_mm2 == pytest.approx(base.area_mm2 * cell / 0.092)
+            assert any("< 22 nm" in note for note in est.notes)
+
+
+def test_outside_the_table_sizes_and_widths():
+    big, top = sram_estimate(128 * MIB, 32, 128), sram_estimate(64 * MIB, 32, 128)
+    assert big.area_mm2 == pytest.approx(2 * top.area_mm2) and big.leakage_mw == pytest.approx(2 * top.leakage_mw)
+    assert big.read_pj == pytest.approx(top.read_pj)
+    small, four = sram_estimate(1024, 45, 64), sram_estimate(4 * KIB, 45, 64)
+    assert small.area_mm2 == pytest.approx(four.area_mm2 / 4) and small.read_pj == pytest.approx(four.read_pj)
+    wide, w512 = sram_estimate(1 * MIB, 22, 2048), sram_estimate(1 * MIB, 22, 512)
+    assert wide.read_pj == pytest.approx(4 * w512.read_pj)
+    assert wide.read_pj_per_byte == pytest.approx(w512.read_pj_per_byte)
+    narrow, w32 = sram_estimate(1 * MIB, 22, 16), sram_estimate(1 * MIB, 22, 32)
+    assert narrow.read_pj == pytest.approx(w32.read_pj * (0.7 * 16 / 32 + 0.3))
+
+
+@pytest.mark.parametrize("size,node,width,fragment", [(0, 22, 64, "size"), (-4096, 22, 64, "size"),
+                                                      (4096, 95, 64, "node"), (4096, 2, 64, "node"),
+                                                      (4096, 22, 12, "width"), (4096, 22, 0, "width")])  # fmt: skip
+def test_bad_sram_queries_raise(size, node, width, fragment):
+    with pytest.raises(TechError, match=fragment):
+        sram_estimate(size, node, width)
+
+
+def test_dram_types_have_sources_and_patterns():
+    for name in ("DDR3", "DDR4", "LPDDR4", "LPDDR4X", "LPDDR5", "HBM2", "GDDR6"):
+        t = DRAM_TECHS[name]
+        assert t.pj_per_bit > 0 and t.source and t.access_pattern
+        assert t.pj_per_byte == 8 * t.pj_per_bit
+    assert dram_tech("hbm2") is DRAM_TECHS["HBM2"]
+    with pytest.raises(TechError, match="DDR9"):
+        dram_tech("DDR9")
+    assert [PRESETS[p].dram_type for p in ("gemmini-like", "tpu-v1-like", "edge-soc-32x32")] == ["DDR3", "DDR3",
+                                                                                                  "LPDDR4X"]
+    assert with_overrides(PRESETS["gemmini-like"], {"dram_type": "gddr6"}).dram_type == "GDDR6"
+    with pytest.raises(AccelConfigError, match="dram_type"):
+        with_overrides(PRESETS["gemmini-like"], {"dram_type": "SDR"})
+    with pytest.raises(AccelConfigError, match="node"):
+        with_overrides(PRESETS["gemmini-like"], {"tech_node_nm": 130.0})
+
+
+def test_component_table_widths_and_dram():
+    g = PRESETS["gemmini-like"]  # Gemmini rows: scratchpad 16 x 8 = 128 bit, accumulator 16 x 32 = 512 bit
+    assert ert.buffer_width_bits(g, "ifmap") == 128 and ert.buffer_width_bits(g, "ofmap") == 512
+    parts = {c.name: c for c in ert.components(g)}
+    assert set(parts) == {"pe_array", "ifmap_sram", "filter_sram", "ofmap_sram", "vector_unit", "dram"}
+    row = next(r for r in TABLE if (r["size_bytes"], r["node_nm"], r["width_bits"]) == (64 * KIB, 22, 512))
+    assert parts["ofmap_sram"].energy_pj["read"] == pytest.approx(row["read_pj"])
+    assert parts["ofmap_sram"].area_mm2 == pytest.approx(row["area_mm2"])
+    assert parts["dram"].energy_pj["read_per_byte"] == 160.0  # DDR3 20 pJ/bit
+
+
+def _hand_accel(**kw) -> AccelConfig:
+    base = dict(name="hand", rows=4, cols=4, dataflow="ws", ifmap_sram_bytes=8192, filter_sram_bytes=8192,
+                ofmap_sram_bytes=8192, dram_bandwidth_bytes_per_s=64e9, clock_hz=1e9, vector_lanes=4,
+                tech_node_nm=45.0, dram_type="LPDDR4")  # fmt: skip
+    return AccelConfig(**{**base, **kw})
+
+
+def test_cost_model_charges_the_cacti_figures_and_leakage():
+    """4x4x4 WS GEMM at 45 nm (counts as in test_cost.py): SRAM bytes ifmap 32, filter 32, ofmap 80 (widths 32, 32
+    and 128 bit), 48 DRAM bytes at LPDDR4 8 pJ/bit; leakage = sum of the three CACTI standby powers x latency."""
+    from hwsim.accel.cost import layer_counts, layer_floats
+    from hwsim.workload import Gemm, LayerWorkload
+
+    accel = _hand_accel()
+    layer = LayerWorkload(name="l", heads=0, gemms=(Gemm(name="g", m=4, n=4, k=4),), vector_ops=(), params=0)
+    counts, _ = layer_counts(layer, accel, weights_resident=False, weight_bits=8)
+    cost = layer_floats(counts, accel)
+    row = {w: next(r for r in TABLE if (r["size_bytes"], r["node_nm"], r["width_bits"]) == (8192, 45, w))
+           for w in (32, 128)}  # fmt: skip
+    sram = (32 + 32) * row[32]["read_pj"] / 4 + 80 * row[128]["read_pj"] / 16
+    assert cost["energy_sram_pj"] == pytest.approx(sram)
+    assert cost["energy_dram_pj"] == pytest.approx(48 * 8 * 8.0)
+    leak_mw = 2 * row[32]["leakage_mw"] + row[128]["leakage_mw"]
+    assert cost["energy_leak_pj"] == pytest.approx(counts["cycles"] / 1e9 * leak_mw * 1e9)
+    total = cost["energy_mac_pj"] + sram + cost["energy_dram_pj"] + cost["energy_vector_pj"] + cost["energy_leak_pj"]
+    assert cost["energy_pj"] == pytest.approx(total)
+
+
+def test_bigger_idle_buffers_leak_more():
+    from hwsim.accel.cost import model_cost
+    from hwsim.spec import ModelSpec
+    from hwsim.workload import build_workload
+
+    spec = ModelSpec(name="tiny", n_layers=2, d_model=16, n_heads=4, d_head=4, n_persistent=8, segment_len=8,
+                     memory_len=8, vocab_size=60, adaptive_cutoffs=(20, 40), adaptive_div=2)  # fmt: skip
+    small = model_cost(build_workload(spec), _hand_accel())
+    big = model_cost(build_workload(spec), _hand_accel(ifmap_sram_bytes=1 * MIB))
+    assert big.total.cycles == small.total.cycles
+    assert big.total.energy_leak_pj > small.total.energy_leak_pj
+    assert sum(big.leakage_pj.values()) == pytest.approx(big.total.energy_leak_pj)
+    assert big.leakage_pj["ifmap_sram"] > small.leakage_pj["ifmap_sram"]
+
+
+# ---- CLI ---------------------------------------------------------------------------------------------------------
+def test_tech_sram_cli_matches_cacti(cli):
+    row = next(r for r in TABLE if (r["size_bytes"], r["node_nm"], r["width_bits"]) == (128 * KIB, 22, 64))
+    result = cli("tech", "sram", "--bytes", 128 * KIB, "--node-nm", 22, "--width-bits", 64, "--json")
+    assert result.code == 0, result.err
+    out = result.json()
+    for key in ("read_pj", "write_pj", "leakage_mw", "area_mm2"):
+        assert out[key] == pytest.approx(row[key])
+    text = cli("tech", "sram", "--bytes", 4096, "--node-nm", 16, "--width-bits", 64)
+    assert text.code == 0 and "read_pj" in text.out and "< 22 nm" in text.out
+
+
+def test_tech_accel_cli_lists_every_component(cli, tmp_path):
+    result = cli("tech", "--accel", "tpu-v1-like", "--json")
+    assert result.code == 0, result.err
+    comps = {c["name"]: c for c in result.json()["components"]}
+    assert comps["dram"]["attributes"]["dram_type"] == "DDR3"
+    assert comps["ifmap_sram"]["attributes"]["size_bytes"] == 24 * MIB
+    assert comps["pe_array"]["energy_pj"]["mac"] > 0 and comps["ifmap_sram"]["leakage_mw"] > 0
+    text = cli("tech", "--accel", "edge-soc-32x32")
+    assert text.code == 0 and "LPDDR4X" in text.out and "ofmap_sram" in text.out
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (("tech", "sram", "--bytes", 0, "--node-nm", 22), "size"),
+    (("tech", "sram", "--bytes", -5, "--node-nm", 22), "size"),
+    (("tech", "sram", "--bytes", 4096, "--node-nm", 250), "node"),
+    (("tech", "sram", "--bytes", 4096, "--node-nm", 22, "--width-bits", 60), "width"),
+    (("tech",), "--accel"),
+])  # fmt: skip
+def test_tech_cli_bad_input(cli, args, fragment):
+    result = cli(*args)
+    assert result.code == 2
+    assert_one_line_error(result, fragment)
+
+
+def test_tech_cli_unknown_dram_type(cli, tmp_path):
+    path = tmp_path / "a.toml"
+    path.write_text('[accel]\nbase = "gemmini-like"\ndram_type = "DDR9"\n')
+    result = cli("tech", "--accel", path)
+    assert result.code == 2
+    assert_one_line_error(result, "dram_type", "DDR9")
