@@ -144,3 +144,17 @@ def test_adaptive_softmax_is_a_distribution_and_nll_matches():
     assert torch.allclose(logp.exp().sum(-1), torch.ones(2, 8), atol=1e-5)
     nll, _ = model(x, None, x)
     assert torch.allclose(nll, -logp.gather(-1, x.unsqueeze(-1)).squeeze(-1), atol=1e-5)
+
+
+@pytest.mark.parametrize("n_layers", [2, 8])
+def test_persistent_init_scale_follows_the_layer_count(n_layers):
+    """S2 initialises m_k, m_v as U(+-sqrt(1/(d*L))) with L the model's own layer count (issue 13), not a fixed 16."""
+    spec = tiny_spec(n_layers=n_layers, n_persistent=64)
+    torch.manual_seed(0)
+    model = build_model(spec)
+    bound = math.sqrt(1 / (32 * n_layers))  # d = 32
+    for layer in model.layers:
+        for p in (layer.attn.mem_k, layer.attn.mem_v):
+            assert p.abs().max() <= bound
+            assert p.abs().max() > 0.95 * bound  # 64x4x8 uniform draws reach the bound closely
+            assert abs(p.pow(2).mean().item() - bound**2 / 3) < 0.1 * bound**2 / 3  # variance of U(-b, b)

@@ -83,7 +83,8 @@ class LanguageModel(nn.Module):
     @torch.no_grad()
     def reset_parameters(self, init_log_alpha: float = 2.0) -> None:
         """S2 initialisation (paper.md §2): linear U(+-sqrt(1/(d*L))), embeddings/R U(+-sqrt(1/d)),
-        persistent vectors U(+-sqrt(1/(16 d))) (16 = S2's layer count), LN gain 1, biases 0."""
+        persistent vectors U(+-sqrt(1/(d*L))) with L = this model's layer count (S2 all_transformer.py; issue 13: an
+        earlier version used S2's 16 for every model), LN gain 1, biases 0."""
         d, n_layers = self.spec.d_model, self.spec.n_layers
         for name, p in self.named_parameters():
             leaf = name.rsplit(".", 1)[-1]
@@ -92,7 +93,7 @@ class LanguageModel(nn.Module):
             elif "norm" in name:
                 p.fill_(1.0 if leaf == "weight" else 0.0)
             elif leaf in ("mem_k", "mem_v"):
-                p.uniform_(-math.sqrt(1 / (d * 16)), math.sqrt(1 / (d * 16)))
+                p.uniform_(-math.sqrt(1 / (d * n_layers)), math.sqrt(1 / (d * n_layers)))
             elif name.startswith("output.") and "shortlist" not in name and "bias" not in name or name == "pos_emb":
                 p.uniform_(-math.sqrt(1 / d), math.sqrt(1 / d))
             elif leaf == "weight":
