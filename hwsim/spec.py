@@ -23,6 +23,9 @@ class Family(str, Enum):
     TRANSFORMER_XL = "transformer_xl"  # Dai et al. 2019 baseline: attention + FF block per layer
 
 
+STYLES = ("s2", "nnlib")  # ModelSpec.style
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelSpec:
     """Architecture of an All-Attention or Transformer-XL language model (pre-LN, relative attention as in Shim et al.).
@@ -46,6 +49,12 @@ class ModelSpec:
     adaptive_div: int = 4  # each tail cluster's width is d_model / div**i (paper.md: div 4)
     weight_bits: int = 8
     act_bits: int = 8
+    # "s2": the authors' All-Attention scaffold (learned position table R, u/v per layer, no final LayerNorm);
+    # "nnlib": Transformer-XL as nnlib's MemoryTransformer builds it, the authors' TXL baseline (paper.md, "The authors'
+    # Transformer-XL baseline"): sinusoidal relative positions, distances clamped at clamp_len, one u/v shared by all
+    # layers, a final LayerNorm. Both omitted from to_dict() at their defaults, so existing specs hash as before.
+    style: str = "s2"
+    clamp_len: int = 0  # nnlib style: distances above clamp_len use clamp_len's sinusoid (0: no clamp)
 
     def __post_init__(self) -> None:
         try:  # accept the plain string too (ModelSpec(family="transformer_xl")); `is` comparisons need the enum
@@ -58,7 +67,9 @@ class ModelSpec:
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise SpecError(f"model spec '{self.name}': {field} must be a positive integer, got {value!r}")
-        for field in ("n_persistent", "d_ff", "memory_len", "pos_len"):
+        if self.style not in STYLES:
+            raise SpecError(f"model spec '{self.name}': style must be one of {', '.join(STYLES)}, got {self.style!r}")
+        for field in ("n_persistent", "d_ff", "memory_len", "pos_len", "clamp_len"):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise SpecError(f"model spec '{self.name}': {field} must be a non-negative integer, got {value!r}")
@@ -96,6 +107,11 @@ class ModelSpec:
         return self.pos_len or self.context_len
 
     @property
+    def nnlib(self) -> bool:
+        """nnlib-style Transformer-XL: sinusoidal positions (no table R), shared u/v, final LayerNorm."""
+        return self.style == "nnlib"
+
+    @property
     def total_heads(self) -> int:
         return self.n_layers * self.n_heads
 
@@ -115,6 +131,9 @@ class ModelSpec:
         out = dataclasses.asdict(self)
         out["family"] = self.family.value
         out["adaptive_cutoffs"] = list(self.adaptive_cutoffs)
+        for key, default in (("style", "s2"), ("clamp_len", 0)):
+            if out[key] == default:
+                del out[key]
         return out
 
     @classmethod
