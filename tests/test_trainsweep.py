@@ -291,3 +291,14 @@ def test_changed_baseline_checkpoint_is_refused(baselines, cli, tmp_path):
     assert_one_line_error(cli(*args), "all_attention baseline checkpoint", "--force")
     res = cli(*args, "--force")
     assert res.code == 0 and "2 jobs (2 run now" in res.out
+
+
+def test_portable_paths_only_rewrite_absolute_paths_under_base(tmp_path):
+    from hwsim.trainsweep.results import portable_paths
+
+    base = tmp_path / "repo"
+    value = {"baseline": f"{base}/tmp/a.ckpt", "other": "/elsewhere/b.ckpt", "rel": "tmp/c",
+             "jobs": [{"checkpoint": f"{base}/tmp/sweep/jobs/x/pruned", "n": 3}], "near": f"{base}x/d"}
+    assert portable_paths(value, base) == {"baseline": "tmp/a.ckpt", "other": "/elsewhere/b.ckpt", "rel": "tmp/c",
+                                           "jobs": [{"checkpoint": "tmp/sweep/jobs/x/pruned", "n": 3}],
+                                           "near": f"{base}x/d"}
