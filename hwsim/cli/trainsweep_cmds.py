@@ -127,14 +127,17 @@ def _train_report_cmd(
     accel: Annotated[Optional[str], typer.Option(help="Accelerator of the latency plot (default: the first).")] = None,
     plotlyjs: Annotated[str, typer.Option(help="inline (self-contained, ~4.5 MB), directory (plotly.min.js beside it) or cdn.")] = "inline",
     markdown: Annotated[bool, typer.Option("--markdown", help="Also print a Markdown summary table (for a README).")] = False,
+    seeds: Annotated[list[Path], typer.Option("--seeds", help="With --markdown: results of the same sweep from other seeds (repeatable); prints the seed-spread table.")] = [],  # noqa: B006
 ) -> None:
     """Write the HTML report of a finished training sweep."""
-    from hwsim.trainsweep.report import summary_markdown, write_train_report
+    from hwsim.trainsweep.report import seeds_markdown, summary_markdown, write_train_report
 
     if markdown:
         from hwsim.trainsweep.results import load_train_results
 
         print(summary_markdown(load_train_results(results)[0], accel))
+        if seeds:
+            print(seeds_markdown({str(p): load_train_results(p)[0] for p in [results, *seeds]}))
     written = write_train_report(results, output or results.with_suffix(".html"), accel=accel, plotlyjs=plotlyjs)
     print(f"report: {written}")
 
