@@ -137,7 +137,9 @@ def _train_report_cmd(
 
         print(summary_markdown(load_train_results(results)[0], accel))
         if seeds:
-            print(seeds_markdown({str(p): load_train_results(p)[0] for p in [results, *seeds]}))
+            dirs = [results, *seeds]
+            names = [p.name for p in dirs] if len({p.name for p in dirs}) == len(dirs) else [str(p) for p in dirs]
+            print(seeds_markdown({n: load_train_results(p)[0] for n, p in zip(names, dirs)}))
     written = write_train_report(results, output or results.with_suffix(".html"), accel=accel, plotlyjs=plotlyjs)
     print(f"report: {written}")
 
