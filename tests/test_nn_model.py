@@ -210,3 +210,13 @@ def test_nnlib_txl_uses_shared_uv_and_sinusoids():
     moved, _ = model(x, None, x)
     assert not torch.allclose(base, moved)
     assert all(torch.equal(layer.attn.head_index, torch.arange(4)) for layer in model.layers)
+
+
+def test_bad_style_is_a_spec_error():
+    from hwsim.errors import SpecError
+
+    with pytest.raises(SpecError, match="style must be one of s2, nnlib"):
+        tiny_spec("transformer_xl", style="nnlibb")
+    with pytest.raises(SpecError, match="clamp_len must be a non-negative integer"):
+        tiny_spec("transformer_xl", style="nnlib", clamp_len=-1)
+    assert "style" not in tiny_spec().to_dict() and tiny_spec(style="nnlib").to_dict()["style"] == "nnlib"
