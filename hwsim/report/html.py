@@ -23,7 +23,7 @@ import pandas as pd
 from hwsim.errors import SweepError
 from hwsim.report import sections
 from hwsim.sweep.queries import Budget
-from hwsim.sweep.pareto import fronts_for, objective_matrix
+from hwsim.sweep.pareto import fronts_for
 from hwsim.sweep.store import atomic_write_bytes, atomic_write_frame, load_results
 
 TABLE_COLUMNS = ("heads_per_layer", "accel", "perplexity", "params", "macs", "latency_s", "area_mm2", "energy_pj",
