@@ -17,12 +17,6 @@ def _data_source(data: Optional[str], kind: Optional[str]):
     return DataSource.from_dict({"kind": kind or ("ptb" if data is None else "word"), "path": data or ""})
 
 
-def _device(device: str) -> str:
-    from hwsim.nn.config import resolve_device
-
-    return resolve_device(device)
-
-
 def _check_train_fits(recipe: Optional[Path], resume_from: Optional[Path], init_from: Optional[Path]) -> None:
     """Refuse a recipe whose model and batch cannot fit in memory, before training starts."""
     from hwsim.nn.checkpoint import load_checkpoint
@@ -60,28 +54,16 @@ def _train_cmd(
     """Train an All-Attention / Transformer-XL LM (baseline phase, or the gating phase with --gates)."""
     from hwsim.errors import SpecError
     from hwsim.nn.checkpoint import check_checkpoint_target
+    from hwsim.nn.config import resolve_device, train_overrides
     from hwsim.nn.train import train
 
     check_checkpoint_target(out)
     if recipe is None and not resume:
         raise SpecError("--recipe is required (except with --resume)")
-    if steps is not None and steps < 1:
-        raise SpecError(f"--steps must be positive, got {steps}")
-    if lam is not None and not 0 <= lam < float("inf"):  # NaN fails too
-        raise SpecError(f"--lambda must be a finite non-negative number, got {lam}")
-    device = _device(device)
+    overrides = train_overrides(resume=resume, gating=gates, steps=steps, seed=seed, lam=lam,
+                                sparsity_warmup=sparsity_warmup, proper_init=proper_init, output_scaling=output_scaling)
+    device = resolve_device(device)
     _check_train_fits(recipe, out if resume else None, init_from)
-    phase = "both" if resume else "gates" if gates else "train"
-    overrides = {
-        "train": {"seed": seed, **({"steps": steps} if phase in ("train", "both") else {})},
-        "gates": {
-            "lambda": lam,
-            **({"steps": steps} if phase in ("gates", "both") else {}),
-            **({} if sparsity_warmup else {"sparsity_warmup": False}),
-            **({} if proper_init else {"proper_init": False}),
-            **({} if output_scaling else {"output_scaling": False}),
-        },
-    }
     result = train(recipe, out, gates=gates, init_from=init_from, resume=resume, overrides=overrides,
                    data=_data_source(data, data_kind), device=device, progress=not quiet,
                    save_train_state=train_state)
@@ -134,11 +116,12 @@ def _eval_cmd(
     """Perplexity / bits per token over a split, memory carried across segments."""
     from hwsim.errors import DataError
     from hwsim.heads import parse_heads
+    from hwsim.nn.config import resolve_device
     from hwsim.nn.evaluate import evaluate
 
     if max_tokens is not None and max_tokens < 1:
         raise DataError(f"--max-tokens must be positive, got {max_tokens}")
-    device = _device(device)
+    device = resolve_device(device)
     heads = None
     if heads_per_layer is not None:
         from hwsim.nn.checkpoint import load_checkpoint

@@ -20,7 +20,7 @@ from hwsim.errors import SweepError
 from hwsim.heads import format_heads
 from hwsim.limits import check_batch, check_model_on_accels
 from hwsim.spec import ModelSpec
-from hwsim.sweep.backend import Backend
+from hwsim.sweep.backend import Backend, RunOptions
 from hwsim.sweep.config import SweepSpec
 from hwsim.sweep.evaluate import (
     COST_COLUMNS,
@@ -45,15 +45,9 @@ TORCH_THREADS = 1
 
 
 @dataclass(frozen=True, kw_only=True)
-class SweepRequest:
+class SweepRequest(RunOptions):
     spec: SweepSpec
-    out_dir: Path
-    workers: int = 1
-    backend: Backend = Backend.LOCAL
-    ray_address: str | None = None
-    resume: bool = False
-    force: bool = False
-    progress: bool = True
+    resume: bool = False  # keep the finished parts of a store made from the same inputs
 
 
 def open_store(request: SweepRequest, sweep: "ResolvedSweep") -> tuple[ResultsStore, StoreState]:

@@ -27,9 +27,6 @@ def connect(address: str | None):
     return ray
 
 
-_ray = connect  # the name hwsim.trainsweep.runner still imports (until it uses as_finished)
-
-
 def as_finished(fn: Callable[..., Any], args: Iterable[tuple[Any, ...]], address: str | None,
                 shared: tuple[Any, ...] = (), options: dict[str, Any] | None = None) -> Iterator[tuple[int, Any]]:
     """Run ``fn(*shared, *a)`` as one Ray task per ``a`` of ``args``; yield ``(index, result)`` as tasks finish.
