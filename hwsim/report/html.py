@@ -101,13 +101,14 @@ def render_html(frame: pd.DataFrame, manifest: dict[str, Any], chosen: int, seri
                f"{frame['accel_id'].nunique()} accelerators; model {html.escape(str(inputs['model_spec'].get('name')))}"
                f" ({inputs['model_spec']['n_layers']} layers x {inputs['model_spec']['n_heads']} heads); checkpoint "
                f"{html.escape(str(manifest['spec'].get('checkpoint') or 'none'))}.")
+    front_table = toolkit.table(front3d, TABLE_COLUMNS, "front-table", "row")
     body = f"""<h1>hwsim: perplexity vs hardware cost of head-pruned models</h1>
 <p>{summary} Exports: <a href="{html.escape(exports[0])}">CSV (all points)</a>,
 <a href="{html.escape(exports[1])}">JSON (front, baseline, breakdown)</a>.</p>{note}
 <div class="grid"><div>{divs[0]}</div><div>{divs[1]}</div></div>
 <div>{divs[2]}</div><div>{divs[3]}</div>
 {answers_html}
-<h2>3-D front ({quality}, latency, area): {len(front3d)} points</h2>{toolkit.table(front3d, TABLE_COLUMNS, "front-table", "row")}"""
+<h2>3-D front ({quality}, latency, area): {len(front3d)} points</h2>{front_table}"""
     return toolkit.page("hwsim Pareto report", body, inline_plotlyjs=True)
 
 

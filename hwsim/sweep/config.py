@@ -141,8 +141,8 @@ def parse_sweep_spec(raw: dict[str, Any], base: Path, source: str) -> SweepSpec:
         raise SweepError(f"{source}: pruning.ratios must be numbers, got {ratios!r}")
     max_tokens = sweep.get("max_tokens")
     space = PruningSpace(
-        heads=tuple(heads_text(h, SweepError, f"{source}: heads_per_layer") for h in _list(pruning.get("heads_per_layer", []), "heads_per_layer",
-                                                          source)),
+        heads=tuple(heads_text(h, SweepError, f"{source}: heads_per_layer")
+                    for h in _list(pruning.get("heads_per_layer", []), "heads_per_layer", source)),
         ratios=tuple(float(r) for r in ratios),
         ratio_modes=_ratio_modes(_list(pruning.get("ratio_modes", ["gate", "uniform"]), "ratio_modes", source), source),
         ranges=tuple(str(r) for r in _list(pruning.get("ranges", []), "pruning.ranges", source)),

@@ -8,8 +8,9 @@ Results directory ``OUT/``::
     results.parquet, results.csv   one row per (job, accelerator), with the Pareto columns (written last)
 
 The manifest and the joined tables live in the sweeps' one results store (``hwsim.sweep.store.ResultsStore``, kind
-``train-sweep``); they and each result.json are written atomically. A rerun with the same inputs resumes (finished jobs are kept, an interrupted gating phase
-continues exactly); different inputs are refused unless ``force``, which deletes the old jobs.
+``train-sweep``); they and each result.json are written atomically. A rerun with the same inputs resumes (finished
+jobs are kept, an interrupted gating phase continues exactly); different inputs are refused unless ``force``, which
+deletes the old jobs.
 """
 
 from __future__ import annotations
