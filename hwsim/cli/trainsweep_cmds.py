@@ -129,12 +129,9 @@ def _train_report_cmd(
     markdown: Annotated[bool, typer.Option("--markdown", help="Also print a Markdown summary table (for a README).")] = False,
 ) -> None:
     """Write the HTML report of a finished training sweep."""
-    from hwsim.errors import OutputError
     from hwsim.trainsweep.report import summary_markdown, write_train_report
 
-    if output is None and results.name in ("", ".", ".."):
-        raise OutputError(f"give -o: the default report path next to {str(results)!r} has no name")
-    output = check_report_paths(output or results.with_suffix(".html"), (".csv", ".jobs.json"))
+    output = common.default_report_path(results, output, (".csv", ".jobs.json"), results)
     frame = _readable_train_results(results)
     if markdown:
         print(summary_markdown(frame, accel))

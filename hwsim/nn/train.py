@@ -104,7 +104,7 @@ class _Run:
     spec: ModelSpec
     cfg: TrainConfig
     gcfg: GateConfig
-    gates: bool  # the gating phase (else the baseline phase)
+    gating: bool  # the gating phase of Shim et al. (else the baseline phase)
     ckpt: object | None  # the checkpoint resumed or started from
     data: DataSource
     vocab_fixed: tuple[str, ...] | None
@@ -114,14 +114,14 @@ class _Run:
 
     @property
     def lr(self) -> float:
-        return self.gcfg.lr if self.gates else self.cfg.lr
+        return self.gcfg.lr if self.gating else self.cfg.lr
 
     @property
     def total_steps(self) -> int:
-        return self.gcfg.steps if self.gates else self.cfg.steps
+        return self.gcfg.steps if self.gating else self.cfg.steps
 
     def lr_factor(self, step: int) -> float:
-        phase = self.gcfg if self.gates else self.cfg
+        phase = self.gcfg if self.gating else self.cfg
         return lr_factor(step, schedule=phase.schedule, warmup_steps=phase.warmup_steps,
                          total_steps=self.total_steps, min_lr_ratio=self.cfg.min_lr_ratio)
 
@@ -156,11 +156,11 @@ def train(
     per_epoch = segments_per_epoch(rows, run.spec.segment_len)
     valid_rows = batchify(corpus.stream("valid"), run.cfg.eval_batch_size)
     model = _build_model(run, device)
-    opt = build_optimizer(run.cfg.optimizer, _param_groups(model, run.cfg, run.gcfg if run.gates else None, run.lr),
+    opt = build_optimizer(run.cfg.optimizer, _param_groups(model, run.cfg, run.gcfg if run.gating else None, run.lr),
                           lr=run.lr, betas=run.cfg.betas, weight_decay=run.cfg.weight_decay)
     start, history, mems = _restore(run, model, opt, device) if resume else (0, [], None)
     end = run.total_steps if stop_after is None else min(run.total_steps, stop_after)
-    train_state = {"phase": "gates" if run.gates else "baseline", "init_log_alpha": run.gcfg.start_log_alpha,
+    train_state = {"phase": "gates" if run.gating else "baseline", "init_log_alpha": run.gcfg.start_log_alpha,
                    "init_from": str(init_from) if init_from else run.ckpt.train_state.get("init_from") if resume
                    else None}
 
@@ -172,13 +172,13 @@ def train(
                  progress, save)
 
 
-def _resolve_run(recipe, out_dir: Path, gates: bool, init_from, resume: bool, overrides, data) -> _Run:
+def _resolve_run(recipe, out_dir: Path, gating: bool, init_from, resume: bool, overrides, data) -> _Run:
     """The run ``train`` is asked for, checked: a resumed run takes recipe, phase and state from ``out_dir``."""
     state_tensors: dict = {}
     if resume:
         ckpt = load_checkpoint(out_dir)
         raw = _merge(ckpt.recipe, overrides)
-        gates = ckpt.gated
+        gating = ckpt.gated
         state_tensors = load_train_tensors(out_dir)
         data = data or DataSource.from_dict(ckpt.data)
         vocab_fixed = ckpt.vocab
@@ -193,17 +193,17 @@ def _resolve_run(recipe, out_dir: Path, gates: bool, init_from, resume: bool, ov
         raise CheckpointError(f"checkpoint {ckpt.path} was trained with a different model spec than the recipe")
     if ckpt is not None and not resume and ckpt.heads_per_layer != spec.full_heads():
         raise CheckpointError(f"checkpoint {ckpt.path} is pruned ({list(ckpt.heads_per_layer)}); train from a full one")
-    if gates and init_from is None and not resume:
+    if gating and init_from is None and not resume:
         raise CheckpointError("the gating phase starts from a trained checkpoint: pass --init-from CKPT")
-    return _Run(out_dir=out_dir, raw=raw, spec=spec, cfg=cfg, gcfg=gcfg, gates=gates, ckpt=ckpt, data=data,
+    return _Run(out_dir=out_dir, raw=raw, spec=spec, cfg=cfg, gcfg=gcfg, gating=gating, ckpt=ckpt, data=data,
                 vocab_fixed=vocab_fixed, resume=resume, init_from=init_from, state_tensors=state_tensors)
 
 
 def _build_model(run: _Run, device: str):
     """The model of the run, with the starting checkpoint's weights (not its gates, if it had none), in train mode."""
     cfg, gcfg = run.cfg, run.gcfg
-    model = build_model(run.spec, gated=run.gates, dropouts=_dropouts(cfg), same_length=cfg.same_length,
-                        output_scaling=run.gates and gcfg.output_scaling, init_log_alpha=gcfg.start_log_alpha)
+    model = build_model(run.spec, gated=run.gating, dropouts=_dropouts(cfg), same_length=cfg.same_length,
+                        output_scaling=run.gating and gcfg.output_scaling, init_log_alpha=gcfg.start_log_alpha)
     if run.ckpt is not None:
         src = run.ckpt.build_model()
         own = model.state_dict()
@@ -232,14 +232,14 @@ def _loop(run: _Run, model, opt, data, steps: range, history: list, mems, device
     rows, per_epoch, valid_rows = data
     cfg, use_amp = run.cfg, run.cfg.amp and device.startswith("cuda")
     bar = tqdm(total=run.total_steps, initial=steps.start, disable=not progress,
-               desc="gates" if run.gates else "baseline", unit="step", dynamic_ncols=True)
+               desc="gates" if run.gating else "baseline", unit="step", dynamic_ncols=True)
     t0, done_tokens, losses, result_ppl = time.perf_counter(), 0, [], float("nan")
     for step in steps:
         x, restart = step_segment(rows, step, per_epoch, run.spec.segment_len)
         for g in opt.param_groups:
             g["lr"] = run.lr * run.lr_factor(step) * g["lr_mult"]
-        lam = run.gcfg.lambda_at(step) if run.gates else 0.0
-        loss, mems = train_step(model, opt, x.to(device), None if restart else mems, lam=lam if run.gates else None,
+        lam = run.gcfg.lambda_at(step) if run.gating else 0.0
+        loss, mems = train_step(model, opt, x.to(device), None if restart else mems, lam=lam if run.gating else None,
                                 clip=cfg.clip, clip_params=model.non_gate_parameters(), use_amp=use_amp)
         done_tokens += cfg.batch_size * run.spec.segment_len
         losses.append(float(loss.detach()))
@@ -250,7 +250,7 @@ def _loop(run: _Run, model, opt, data, steps: range, history: list, mems, device
             entry = _validate(run, model, valid_rows, step + 1, sum(losses) / max(len(losses), 1), lam, rate)
             result_ppl, losses = entry["valid_perplexity"], []
             history.append(entry)
-            bar.write(_log_line(entry, run.gates), file=sys.stderr)
+            bar.write(_log_line(entry, run.gating), file=sys.stderr)
             save(step + 1, mems)
     bar.close()
     return TrainResult(checkpoint_path=run.out_dir, steps=steps.stop, valid_perplexity=result_ppl,
@@ -264,15 +264,15 @@ def _validate(run: _Run, model, valid_rows, step: int, train_loss: float, lam: f
     res = result_from_nll(nll_sum, count, "valid", model.heads_open())
     entry = {"step": step, "train_loss": train_loss, "valid_perplexity": res.perplexity,
              "heads_open": list(model.heads_open()), "lambda": lam, "tokens_per_s": rate}
-    if run.gates:
+    if run.gating:
         entry["expected_l0"] = float(model.expected_l0().detach())
         entry["log_alpha"] = model.log_alphas().cpu().tolist()
     return entry
 
 
-def _log_line(entry: dict, gates: bool) -> str:
+def _log_line(entry: dict, gating: bool) -> str:
     msg = f"step {entry['step']}: train loss {entry['train_loss']:.3f}  valid ppl {entry['valid_perplexity']:.2f}"
-    if gates:
+    if gating:
         msg += (f"  heads open per layer {entry['heads_open']}  E[L0] {entry['expected_l0']:.1f}  "
                 f"lambda {entry['lambda']:.4g}")
     return msg

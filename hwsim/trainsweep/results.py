@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hwsim.heads import format_heads
 from hwsim.spec import ModelSpec
 from hwsim.sweep.evaluate import COST_COLUMNS, cost_configs
 from hwsim.sweep.pareto import LATENCY, PERPLEXITY, Objective, objective_matrix, pareto_mask
@@ -37,10 +38,11 @@ def layer_macs(spec: ModelSpec, heads) -> int:
     return int(sum(g.macs for layer in build_workload(spec, heads).layers for g in layer.gemms))
 
 
-def layer_params(spec: ModelSpec, heads) -> int:
-    from hwsim.workload import layer_params as per_layer
+def total_layer_params(spec: ModelSpec, heads) -> int:
+    """Non-embedding parameters of the whole model: ``hwsim.workload.layer_params`` (one layer) summed over layers."""
+    from hwsim.workload import layer_params
 
-    return int(sum(int(per_layer(spec, h)) for h in heads))
+    return int(sum(int(layer_params(spec, h)) for h in heads))
 
 
 def model_frame(records: list[dict[str, Any]], specs: dict[str, ModelSpec]) -> pd.DataFrame:
@@ -52,10 +54,10 @@ def model_frame(records: list[dict[str, Any]], specs: dict[str, ModelSpec]) -> p
         hist = r.get("history") or []
         rows.append({
             "job_id": job["job_id"], "family": job["family"], "lambda": job["lambda"], "variant": job["variant"],
-            "is_baseline": job["lambda"] is None, "heads_per_layer": ",".join(map(str, heads)),
+            "is_baseline": job["lambda"] is None, "heads_per_layer": format_heads(heads),
             "heads_kept": int(sum(heads)), "heads_fraction": sum(heads) / (spec.n_heads * spec.n_layers),
             "perplexity": r["perplexity"], "bits_per_token": r["bits_per_token"], "tokens": r["tokens"],
-            "model_params": r["model_params"], "layer_params": layer_params(spec, heads),
+            "model_params": r["model_params"], "layer_params": total_layer_params(spec, heads),
             "layer_macs": layer_macs(spec, heads), "gating_steps": hist[-1]["step"] if hist else 0,
             "gating_seconds": r.get("gating_seconds", 0.0), "checkpoint": r["checkpoint"],
         })
@@ -63,7 +65,7 @@ def model_frame(records: list[dict[str, Any]], specs: dict[str, ModelSpec]) -> p
     for fam, spec in specs.items():
         full = spec.full_heads()
         sel = frame["family"] == fam
-        frame.loc[sel, "params_fraction"] = frame.loc[sel, "layer_params"] / layer_params(spec, full)
+        frame.loc[sel, "params_fraction"] = frame.loc[sel, "layer_params"] / total_layer_params(spec, full)
         frame.loc[sel, "macs_fraction"] = frame.loc[sel, "layer_macs"] / layer_macs(spec, full)
     frame["pareto_params"] = pareto_mask(objective_matrix(frame, (PERPLEXITY, LAYER_PARAMS)))
     return frame
