@@ -25,15 +25,15 @@ from hwsim.sweep.config import SweepSpec
 from hwsim.sweep.evaluate import (
     COST_COLUMNS,
     PPL_COLUMNS,
-    PerplexityJob,
     cost_configs,
     evaluate_configs,
     load_model_inputs,
     release_evaluators,
 )
+from hwsim.sweep.job import PerplexityJob
 from hwsim.sweep.pareto import fronts_for, objective_matrix, pareto_mask
-from hwsim.sweep.space import AccelPoint, PruningConfigs, expand_pruning
 from hwsim.sweep.pool import as_finished, process_pool
+from hwsim.sweep.space import AccelPoint, PruningConfigs, expand_pruning
 from hwsim.sweep.store import ResultsStore, StoreState
 
 # Pruning configs per perplexity task: small enough that a kill loses little work and the bar moves, large enough

@@ -21,7 +21,6 @@ import pandas as pd
 
 from hwsim.errors import SweepError
 from hwsim.heads import format_heads
-from hwsim.sweep.evaluate import cost_configs
 from hwsim.sweep.engine import (
     ResolvedSweep,
     SweepOutcome,
@@ -34,6 +33,7 @@ from hwsim.sweep.engine import (
     perplexity_runner,
     run_costs,
 )
+from hwsim.sweep.evaluate import cost_configs
 from hwsim.sweep.search import gate_seeds, nsga2_search
 from hwsim.sweep.space import PruningConfigs
 from hwsim.sweep.store import ResultsStore
