@@ -29,7 +29,7 @@ class Family(str, Enum):
 SIZE_LIMITS = {
     "n_layers": 1024, "d_model": 65_536, "n_heads": 1024, "d_head": 4096, "n_persistent": 65_536,
     "d_ff": 262_144, "segment_len": 65_536, "memory_len": 65_536, "pos_len": 131_072, "vocab_size": 16_777_216,
-    "adaptive_div": 64, "weight_bits": 64, "act_bits": 64,
+    "adaptive_div": 64, "weight_bits": 64, "act_bits": 64, "clamp_len": 131_072,
 }  # fmt: skip
 NAME_MAX_CHARS = 100
 
@@ -42,6 +42,7 @@ def check_name(name: Any, what: str, error: type[Exception] = SpecError) -> None
         raise error(f"{what} name is longer than {NAME_MAX_CHARS} characters")
     if any(c in name for c in "/\\") or name in (".", "..") or not name.isprintable():
         raise error(f"{what} name {name!r} must not contain path separators or control characters")
+STYLES = ("s2", "nnlib")  # ModelSpec.style
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +68,12 @@ class ModelSpec:
     adaptive_div: int = 4  # each tail cluster's width is d_model / div**i (paper.md: div 4)
     weight_bits: int = 8  # stored width of every parameter (param_bytes, weight SRAM, weight traffic)
     act_bits: int = 8  # width of every activation: must equal the accelerator's input_bits (hwsim.limits)
+    # "s2": the authors' All-Attention scaffold (learned position table R, u/v per layer, no final LayerNorm);
+    # "nnlib": Transformer-XL as nnlib's MemoryTransformer builds it, the authors' TXL baseline (paper.md, "The authors'
+    # Transformer-XL baseline"): sinusoidal relative positions, distances clamped at clamp_len, one u/v shared by all
+    # layers, a final LayerNorm. Both omitted from to_dict() at their defaults, so existing specs hash as before.
+    style: str = "s2"
+    clamp_len: int = 0  # nnlib style: distances above clamp_len use clamp_len's sinusoid (0: no clamp)
 
     def __post_init__(self) -> None:
         check_name(self.name, "model spec")
@@ -77,7 +84,7 @@ class ModelSpec:
             raise SpecError(f"model spec '{self.name}': unknown family {self.family!r} (choose {choices})") from None
         for field, limit in SIZE_LIMITS.items():
             value = getattr(self, field)
-            low = 0 if field in ("n_persistent", "d_ff", "memory_len", "pos_len") else 1
+            low = 0 if field in ("n_persistent", "d_ff", "memory_len", "pos_len", "clamp_len") else 1
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 kind = "a non-negative" if low == 0 else "a positive"
                 raise SpecError(f"model spec '{self.name}': {field} must be {kind} integer, got {value!r}")
@@ -86,6 +93,8 @@ class ModelSpec:
         cutoffs = self.adaptive_cutoffs
         if not isinstance(cutoffs, tuple) or not all(isinstance(c, int) and not isinstance(c, bool) for c in cutoffs):
             raise SpecError(f"model spec '{self.name}': adaptive_cutoffs must be a list of integers, got {cutoffs!r}")
+        if self.style not in STYLES:
+            raise SpecError(f"model spec '{self.name}': style must be one of {', '.join(STYLES)}, got {self.style!r}")
         if self.family is Family.ALL_ATTENTION and self.n_persistent == 0:
             raise SpecError(f"model spec '{self.name}': an all_attention model needs n_persistent > 0")
         if self.family is Family.TRANSFORMER_XL and self.d_ff == 0:
@@ -117,6 +126,11 @@ class ModelSpec:
         return self.pos_len or self.context_len
 
     @property
+    def nnlib(self) -> bool:
+        """nnlib-style Transformer-XL: sinusoidal positions (no table R), shared u/v, final LayerNorm."""
+        return self.style == "nnlib"
+
+    @property
     def total_heads(self) -> int:
         return self.n_layers * self.n_heads
 
@@ -136,6 +150,9 @@ class ModelSpec:
         out = dataclasses.asdict(self)
         out["family"] = self.family.value
         out["adaptive_cutoffs"] = list(self.adaptive_cutoffs)
+        for key, default in (("style", "s2"), ("clamp_len", 0)):
+            if out[key] == default:
+                del out[key]
         return out
 
     @classmethod

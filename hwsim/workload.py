@@ -156,7 +156,8 @@ def params_per_head(spec: ModelSpec) -> int:
     paper.md §3: P_head = 5*d*d_h + 2*d_h + 2*N*d_h (426,112 for the paper recipe).
     """
     d, dh, n = spec.d_model, spec.d_head, spec.n_persistent
-    return 5 * d * dh + 2 * dh + 2 * n * dh
+    own_uv = 0 if spec.nnlib else 2 * dh  # nnlib style: u/v are shared by all layers (counted in embedding_params)
+    return 5 * d * dh + own_uv + 2 * n * dh
 
 
 def ff_params(spec: ModelSpec) -> int:
@@ -182,7 +183,8 @@ def layer_params(spec: ModelSpec, heads: IntLike) -> IntLike:
 def embedding_params(spec: ModelSpec) -> int:
     """Parameters outside the layers: embeddings, softmax, position table (paper.md §2: 18.81M + 0.53M + 0.26M)."""
     d, v = spec.d_model, spec.vocab_size
-    pos = spec.pos_rows * d
+    # nnlib style: sinusoidal positions (no table), one shared u/v (2 H d_h) and a final LayerNorm (2d)
+    pos = 2 * spec.n_heads * spec.d_head + 2 * d if spec.nnlib else spec.pos_rows * d
     if not spec.adaptive_cutoffs:
         return v * d + v + pos  # tied input/output embedding + output bias
     clusters = spec.adaptive_clusters

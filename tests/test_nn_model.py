@@ -26,8 +26,9 @@ def _randomise(model, seed=0):
 
 @pytest.mark.parametrize(
     "spec",
-    [tiny_spec(), tiny_spec(adaptive=True), tiny_spec("transformer_xl"), tiny_spec("transformer_xl", adaptive=True)],
-    ids=["aa", "aa-adaptive", "txl", "txl-adaptive"],
+    [tiny_spec(), tiny_spec(adaptive=True), tiny_spec("transformer_xl"), tiny_spec("transformer_xl", adaptive=True),
+     tiny_spec("transformer_xl", style="nnlib")],
+    ids=["aa", "aa-adaptive", "txl", "txl-adaptive", "txl-nnlib"],
 )
 @pytest.mark.parametrize("heads", [None, (4, 0, 2)])
 def test_param_count_equals_workload(spec, heads):
@@ -144,3 +145,78 @@ def test_adaptive_softmax_is_a_distribution_and_nll_matches():
     assert torch.allclose(logp.exp().sum(-1), torch.ones(2, 8), atol=1e-5)
     nll, _ = model(x, None, x)
     assert torch.allclose(nll, -logp.gather(-1, x.unsqueeze(-1)).squeeze(-1), atol=1e-5)
+
+
+@pytest.mark.parametrize("n_layers", [2, 8])
+def test_persistent_init_scale_follows_the_layer_count(n_layers):
+    """S2 initialises m_k, m_v as U(+-sqrt(1/(d*L))) with L the model's own layer count (issue 13), not a fixed 16."""
+    spec = tiny_spec(n_layers=n_layers, n_persistent=64)
+    torch.manual_seed(0)
+    model = build_model(spec)
+    bound = math.sqrt(1 / (32 * n_layers))  # d = 32
+    for layer in model.layers:
+        for p in (layer.attn.mem_k, layer.attn.mem_v):
+            assert p.abs().max() <= bound
+            assert p.abs().max() > 0.95 * bound  # 64x4x8 uniform draws reach the bound closely
+            assert abs(p.pow(2).mean().item() - bound**2 / 3) < 0.1 * bound**2 / 3  # variance of U(-b, b)
+
+
+def test_nnlib_txl_param_count_by_hand():
+    """nnlib MemoryTransformer style (issue 13): no position table, one u/v for all layers, a final LayerNorm."""
+    spec = tiny_spec("transformer_xl", style="nnlib")  # 3 layers, d 32, 4 heads x 8, d_ff 48, vocab 100, pos_len 24
+    attention = 4 * 32 * 32 + (32 * 32 + 32) + 2 * 32  # W_q, W_k, W_v, W_r; W_o and its bias; pre-LN
+    ff = 2 * 32 + (32 * 48 + 48) + (48 * 32 + 32)  # pre-LN; W1, b1; W2, b2
+    layers = 3 * (attention + ff)  # 25,296: no u/v inside the layers
+    assert layers == 25_296
+    shared = 2 * 4 * 8 + 2 * 32  # u and v (H x d_h each), final LayerNorm
+    embedding = 100 * 32 + 100  # tied embedding/softmax and its bias; sinusoids have no parameters
+    model = build_model(spec)
+    assert model.param_count() == layers + shared + embedding == 28_724
+    s2 = build_model(tiny_spec("transformer_xl"))  # S2 scaffold: u/v per layer (3 x 64) and a 24 x 32 table R
+    assert s2.param_count() == layers + 3 * 64 + 24 * 32 + embedding
+    names = {n for n, _ in model.named_parameters()}
+    assert not any(n.startswith("layers.") and n.endswith(("u_bias", "v_bias")) for n in names)
+    assert {"u_bias", "v_bias", "final_norm.weight", "final_norm.bias"} <= names and "pos_emb" not in names
+
+
+def test_sinusoid_positions_by_hand():
+    """Rows for distances L-1..0 = [sin(k w), cos(k w)], w = 10000^(-2i/d), distances clamped at clamp_len."""
+    from hwsim.nn.attention import sinusoid_positions
+
+    got = sinusoid_positions(5, 4, clamp_len=2)  # distances 4, 3, 2, 1, 0 -> 2, 2, 2, 1, 0; w = 1, 1/100
+    def row(k):
+        return [math.sin(k), math.sin(k / 100), math.cos(k), math.cos(k / 100)]
+    want = torch.tensor([row(2), row(2), row(2), row(1), row(0)])
+    assert torch.allclose(got, want, atol=1e-6)
+    assert torch.allclose(sinusoid_positions(5, 4)[0], torch.tensor(row(4)), atol=1e-6)  # no clamp
+
+
+def test_nnlib_txl_uses_shared_uv_and_sinusoids():
+    """Changing the one shared u changes every layer's logits; the model feeds the clamped sinusoids to W_r."""
+    from hwsim.nn.attention import sinusoid_positions
+
+    spec = tiny_spec("transformer_xl", style="nnlib", clamp_len=5)
+    torch.manual_seed(0)
+    model = build_model(spec).eval()
+    assert torch.equal(model._positions(12), sinusoid_positions(12, 32, 5))
+    seen = []
+    for layer in model.layers:
+        layer.attn.r_proj.register_forward_hook(lambda mod, args, out: seen.append(args[0]))
+    x = torch.randint(0, 100, (2, 8))
+    base, _ = model(x, None, x)
+    assert len(seen) == 3 and all(torch.equal(s, sinusoid_positions(8, 32, 5)) for s in seen)
+    with torch.no_grad():
+        model.u_bias[1] += 1.0
+    moved, _ = model(x, None, x)
+    assert not torch.allclose(base, moved)
+    assert all(torch.equal(layer.attn.head_index, torch.arange(4)) for layer in model.layers)
+
+
+def test_bad_style_is_a_spec_error():
+    from hwsim.errors import SpecError
+
+    with pytest.raises(SpecError, match="style must be one of s2, nnlib"):
+        tiny_spec("transformer_xl", style="nnlibb")
+    with pytest.raises(SpecError, match="clamp_len must be a non-negative integer"):
+        tiny_spec("transformer_xl", style="nnlib", clamp_len=-1)
+    assert "style" not in tiny_spec().to_dict() and tiny_spec(style="nnlib").to_dict()["style"] == "nnlib"

@@ -24,10 +24,10 @@ def _gated(spec, seed=0, scaling=True):
     return model.eval()
 
 
-@pytest.mark.parametrize("family", ["all_attention", "transformer_xl"])
+@pytest.mark.parametrize("family", ["all_attention", "transformer_xl", "nnlib"])
 @pytest.mark.parametrize("scaling", [True, False])
 def test_pruned_equals_gated_with_fixed_gates(family, scaling):
-    spec = tiny_spec(family)
+    spec = tiny_spec("transformer_xl", style="nnlib", clamp_len=5) if family == "nnlib" else tiny_spec(family)
     model = _gated(spec, scaling=scaling)
     heads = (3, 0, 1)
     mask = keep_masks(head_scores(_Ck(spec), model), heads)

@@ -124,10 +124,13 @@ def _tiny_corpus(tmp_path):
     return root
 
 
-@pytest.mark.parametrize("opt", ["adamw", "lamb"])
+@pytest.mark.parametrize("opt", ["adamw", "lamb", "lamb-s2 nnlib"])
 def test_resume_is_exact(tmp_path, opt):
     recipe = tmp_path / "tiny.toml"
-    recipe.write_text(TINY_RECIPE.format(opt=opt, data=_tiny_corpus(tmp_path)))
+    text = TINY_RECIPE.format(opt=opt.split()[0], data=_tiny_corpus(tmp_path))
+    if opt.endswith("nnlib"):  # the authors' baseline as released: nnlib-style TXL trained with S2's LAMB
+        text = text.replace("n_persistent = 4", 'family = "transformer_xl"\nd_ff = 16\nstyle = "nnlib"\nclamp_len = 6')
+    recipe.write_text(text)
     full = train(recipe, tmp_path / "full.ckpt", progress=False)
     train(recipe, tmp_path / "part.ckpt", progress=False, stop_after=3)
     resumed = train(None, tmp_path / "part.ckpt", resume=True, progress=False)
@@ -166,6 +169,60 @@ def test_lamb_step_matches_equations():
     # step 1: m_hat = g, v_hat = g^2 -> r = sign(g) = (1, -1); trust = ||w|| / ||r|| = 5 / sqrt(2)
     want = torch.tensor([3.0, 4.0]) - 0.1 * (5 / math.sqrt(2)) * torch.tensor([1.0, -1.0])
     assert torch.allclose(w.detach(), want)
+
+
+def test_released_lamb_step_by_hand():
+    """LAMB as S2 releases it (issue 13): no bias correction, eps after the square root, ||w|| clamped at 10 in the
+    trust ratio, LN gains as 1 + w (gain_offset). Two steps with weight decay, where bias correction is visible."""
+    from hwsim.nn.optim import OptimizerKind, build_optimizer
+
+    w = torch.tensor([30.0, 40.0], requires_grad=True)  # ||w|| = 50 -> clamped to 10
+    gain = torch.tensor([1.0, 1.0], requires_grad=True)  # an LN gain at init: w = gain - 1 = 0 -> trust 1
+    groups = [{"params": [w], "weight_decay": 0.01}, {"params": [gain], "weight_decay": 0.0, "gain_offset": 1.0}]
+    opt = build_optimizer(OptimizerKind.LAMB_S2, groups, lr=0.1, betas=(0.9, 0.999), weight_decay=0.0)
+    w.grad, gain.grad = torch.tensor([1.0, -2.0]), torch.tensor([0.5, 0.25])
+    opt.step()
+    # step 1 by hand: m = 0.1 g = (0.1, -0.2), v = 0.001 g^2 = (0.001, 0.004), no 1/(1 - b^t) factors
+    r = [0.1 / (math.sqrt(0.001) + 1e-8) + 0.01 * 30, -0.2 / (math.sqrt(0.004) + 1e-8) + 0.01 * 40]
+    trust = 10 / math.hypot(*r)
+    w1 = [30 - 0.1 * trust * r[0], 40 - 0.1 * trust * r[1]]
+    assert w.detach().tolist() == pytest.approx(w1, rel=1e-6)
+    assert w1 == pytest.approx([29.21829, 40.62366], abs=1e-4)
+    # gain: trust ratio 1 because ||gain - 1|| = 0; r = m / sqrt(v) = sign(g) sqrt(0.1^2 / 0.001) = sqrt(10) each
+    assert gain.detach().tolist() == pytest.approx([1 - 0.1 * math.sqrt(10)] * 2, rel=1e-6)
+    w.grad, gain.grad = torch.tensor([3.0, 1.0]), torch.tensor([0.0, 0.0])
+    opt.step()
+    m = [0.9 * 0.1 + 0.1 * 3, 0.9 * -0.2 + 0.1 * 1]  # (0.39, -0.08)
+    v = [0.999 * 0.001 + 0.001 * 9, 0.999 * 0.004 + 0.001 * 1]  # (0.009999, 0.004996)
+    r = [m[i] / (math.sqrt(v[i]) + 1e-8) + 0.01 * w1[i] for i in range(2)]
+    trust = 10 / math.hypot(*r)
+    assert w.detach().tolist() == pytest.approx([w1[i] - 0.1 * trust * r[i] for i in range(2)], rel=1e-6)
+    # hwsim's default LAMB (bias-corrected, no clamp) takes a different second step from the same start
+    w_bc = torch.tensor([30.0, 40.0], requires_grad=True)
+    bc = build_optimizer(OptimizerKind.LAMB, [{"params": [w_bc], "weight_decay": 0.01}], lr=0.1, betas=(0.9, 0.999),
+                         weight_decay=0.0)
+    for g in ([1.0, -2.0], [3.0, 1.0]):
+        w_bc.grad = torch.tensor(g)
+        bc.step()
+    assert abs(w_bc[0].item() - w[0].item()) > 0.1
+
+
+def test_released_lamb_groups_layer_norm_gains(tmp_path):
+    """With optimizer = "lamb-s2" the LN gains (and only they) form the gain_offset = 1 group."""
+    from hwsim.nn.config import train_config
+    from hwsim.nn.model import build_model
+    from hwsim.nn.train import _param_groups
+    from nn_helpers import tiny_spec
+
+    model = build_model(tiny_spec("transformer_xl", style="nnlib"))
+    groups = _param_groups(model, train_config({"optimizer": "lamb-s2"}), None, 0.01)
+    gains = [g for g in groups if g.get("gain_offset") == 1.0]
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert len(gains) == 1
+    assert sorted(names[id(p)] for p in gains[0]["params"]) == sorted(
+        n for n in names.values() if "norm" in n and n.endswith("weight"))
+    assert len(gains[0]["params"]) == 3 * 2 + 1  # attention and FF pre-LN per layer, the final LayerNorm
+    assert not any("gain_offset" in g for g in _param_groups(model, train_config({"optimizer": "lamb"}), None, 0.01))
 
 
 def test_schedule_warmup_cosine_constant():

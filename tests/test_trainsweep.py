@@ -291,3 +291,43 @@ def test_changed_baseline_checkpoint_is_refused(baselines, cli, tmp_path):
     assert_one_line_error(cli(*args), "all_attention baseline checkpoint", "--force")
     res = cli(*args, "--force")
     assert res.code == 0 and "2 jobs (2 run now" in res.out
+
+
+def test_portable_paths_only_rewrite_absolute_paths_under_base(tmp_path):
+    from hwsim.trainsweep.results import portable_paths
+
+    base = tmp_path / "repo"
+    value = {"baseline": f"{base}/tmp/a.ckpt", "other": "/elsewhere/b.ckpt", "rel": "tmp/c",
+             "jobs": [{"checkpoint": f"{base}/tmp/sweep/jobs/x/pruned", "n": 3}], "near": f"{base}x/d"}
+    assert portable_paths(value, base) == {"baseline": "tmp/a.ckpt", "other": "/elsewhere/b.ckpt", "rel": "tmp/c",
+                                           "jobs": [{"checkpoint": "tmp/sweep/jobs/x/pruned", "n": 3}],
+                                           "near": f"{base}x/d"}
+
+
+def test_seed_spread_table_from_two_results(tmp_path, cli):
+    """Two 'seeds' made from the committed N = d/2 run: one with every All-Attention perplexity raised by 100."""
+    from pathlib import Path
+
+    from hwsim.trainsweep.report import seed_rows
+    from hwsim.trainsweep.results import load_train_results
+
+    committed = Path(__file__).resolve().parents[1] / "reports" / "ptb-train"
+    frame = load_train_results(committed)[0]
+    worse = frame.assign(perplexity=frame["perplexity"] + 100 * (frame["family"] == "all_attention"))
+    rows = {r["job_id"]: r for r in seed_rows({"s0": frame, "s1": worse})}
+    base = frame[(frame["accel_id"] == 0) & (frame["job_id"] == "aa-lam0.12-full")].iloc[0]
+    r = rows["aa-lam0.12-full"]
+    assert r["perplexity"] == {"s0": pytest.approx(base["perplexity"]), "s1": pytest.approx(base["perplexity"] + 100)}
+    assert r["spread"] == pytest.approx(100) and r["mean"] == pytest.approx(base["perplexity"] + 50)
+    assert rows["txl-baseline"]["spread"] == 0
+    assert r["aa_better"] == {"s0": False, "s1": False} and len(rows) == 13
+    for src in ("s0", "s1"):
+        d = tmp_path / src
+        d.mkdir()
+        for name in ("manifest.json", "jobs.json"):
+            (d / name).write_text((committed / name).read_text())
+        (frame if src == "s0" else worse).to_csv(d / "results.csv", index=False)
+    res = cli("train-report", str(tmp_path / "s0"), "-o", str(tmp_path / "r.html"), "--plotlyjs", "cdn", "--markdown",
+              "--seeds", str(tmp_path / "s1"))
+    assert res.code == 0, res.err
+    assert f"| {base['perplexity']:.2f} (14) | {base['perplexity'] + 100:.2f} (14) | " in res.out

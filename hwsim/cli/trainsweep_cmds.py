@@ -127,14 +127,19 @@ def _train_report_cmd(
     accel: Annotated[Optional[str], typer.Option(help="Accelerator of the latency plot (default: the first).")] = None,
     plotlyjs: Annotated[str, typer.Option(help="inline (self-contained, ~4.5 MB), directory (plotly.min.js beside it) or cdn.")] = "inline",
     markdown: Annotated[bool, typer.Option("--markdown", help="Also print a Markdown summary table (for a README).")] = False,
+    seeds: Annotated[list[Path], typer.Option("--seeds", help="With --markdown: results of the same sweep from other seeds (repeatable); prints the seed-spread table.")] = [],  # noqa: B006
 ) -> None:
     """Write the HTML report of a finished training sweep."""
-    from hwsim.trainsweep.report import summary_markdown, write_train_report
+    from hwsim.trainsweep.report import seeds_markdown, summary_markdown, write_train_report
 
     output = common.default_report_path(results, output, (".csv", ".jobs.json"), results)
     frame = _readable_train_results(results)
     if markdown:
         print(summary_markdown(frame, accel))
+        if seeds:
+            dirs = [results, *seeds]
+            names = [p.name for p in dirs] if len({p.name for p in dirs}) == len(dirs) else [str(p) for p in dirs]
+            print(seeds_markdown({n: _readable_train_results(p) for n, p in zip(names, dirs)}))
     written = write_train_report(results, output, accel=accel, plotlyjs=plotlyjs)
     print(f"report: {written}")
 

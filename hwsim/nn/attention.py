@@ -60,6 +60,7 @@ class RelativeAttention(nn.Module):
         gated: bool = False,
         init_log_alpha: float = 2.0,
         output_scaling: bool = False,
+        shared_uv: bool = False,
     ) -> None:
         super().__init__()
         self.d_model, self.d_head, self.n_heads, self.n_persistent = d_model, d_head, n_heads, n_persistent
@@ -78,8 +79,11 @@ class RelativeAttention(nn.Module):
         self.k_proj = nn.Linear(d_model, width, bias=False)
         self.v_proj = nn.Linear(d_model, width, bias=False)
         self.r_proj = nn.Linear(d_model, width, bias=False)  # per-layer W_r (S2), no bias
-        self.u_bias = nn.Parameter(torch.zeros(n_heads, d_head))  # TXL "u", separate per layer (S2)
-        self.v_bias = nn.Parameter(torch.zeros(n_heads, d_head))  # TXL "v"
+        if shared_uv:  # nnlib style: the model's one u/v, indexed by the original head ids this layer still has
+            self.register_buffer("head_index", torch.arange(n_heads, dtype=torch.long))
+        else:
+            self.u_bias = nn.Parameter(torch.zeros(n_heads, d_head))  # TXL "u", separate per layer (S2)
+            self.v_bias = nn.Parameter(torch.zeros(n_heads, d_head))  # TXL "v"
         if n_persistent:
             self.mem_k = nn.Parameter(torch.zeros(n_heads, n_persistent, d_head))
             self.mem_v = nn.Parameter(torch.zeros(n_heads, n_persistent, d_head))
@@ -95,9 +99,10 @@ class RelativeAttention(nn.Module):
         return None
 
     def forward(
-        self, x: torch.Tensor, mem: torch.Tensor | None, pos: torch.Tensor, mask: torch.Tensor
+        self, x: torch.Tensor, mem: torch.Tensor | None, pos: torch.Tensor, mask: torch.Tensor, uv=None
     ) -> torch.Tensor:
-        """x (B, T, d), mem (B, m, d) or None, pos (L, d) rows of R for distances L-1..0, mask (T, L) allowed."""
+        """x (B, T, d), mem (B, m, d) or None, pos (L, d) rows of R for distances L-1..0, mask (T, L) allowed;
+        ``uv`` = the model's shared (u, v), each (H, d_h), for a layer built with ``shared_uv``."""
         if self.n_heads == 0:
             return x + self.drop_proj(self.out_bias)
         b, t, _ = x.shape
@@ -109,8 +114,9 @@ class RelativeAttention(nn.Module):
         k = self.k_proj(full).view(b, length, h, dh).permute(0, 2, 3, 1)  # (B, h, dh, L)
         v = self.v_proj(full).view(b, length, h, dh).transpose(1, 2)  # (B, h, L, dh)
         r = self.r_proj(pos).view(length, h, dh).permute(1, 2, 0)  # (h, dh, L), once per segment
-        content = torch.matmul(q + self.u_bias.unsqueeze(1), k)  # (B, h, T, L)
-        position = relative_shift(torch.matmul(q + self.v_bias.unsqueeze(1), r), length - t)
+        u, v_b = (uv[0][self.head_index], uv[1][self.head_index]) if uv is not None else (self.u_bias, self.v_bias)
+        content = torch.matmul(q + u.unsqueeze(1), k)  # (B, h, T, L)
+        position = relative_shift(torch.matmul(q + v_b.unsqueeze(1), r), length - t)
         logits = (content + position).float().masked_fill(~mask, float("-inf"))
         parts = [logits]
         if self.n_persistent:
@@ -131,6 +137,18 @@ class RelativeAttention(nn.Module):
                 out = out * (self.full_heads / open_heads).to(out.dtype)
         out = out.transpose(1, 2).reshape(b, t, h * dh)
         return x + self.drop_proj(self.out_proj(out))
+
+
+def sinusoid_positions(length: int, d_model: int, clamp_len: int = 0) -> torch.Tensor:
+    """(length, d) Transformer-XL sinusoids for distances length-1..0 (Dai et al. 2019; Vaswani et al. 2017):
+    row for distance k = [sin(k w_0..w_{d/2-1}), cos(k w_0..w_{d/2-1})], w_i = 10000^(-2i/d); distances above
+    ``clamp_len`` (> 0) use clamp_len (nnlib/TXL ``clamp_len``)."""
+    dist = torch.arange(length - 1, -1, -1, dtype=torch.float32)
+    if clamp_len > 0:
+        dist = dist.clamp(max=clamp_len)
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, d_model, 2, dtype=torch.float32) / d_model))
+    angles = dist.unsqueeze(1) * inv_freq.unsqueeze(0)
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
 class FeedForward(nn.Module):

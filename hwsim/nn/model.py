@@ -16,7 +16,7 @@ from torch import nn
 
 from hwsim.heads import validate_heads
 from hwsim.nn.adaptive import build_output
-from hwsim.nn.attention import FeedForward, RelativeAttention, attention_mask
+from hwsim.nn.attention import FeedForward, RelativeAttention, attention_mask, sinusoid_positions
 from hwsim.spec import Family, ModelSpec
 
 
@@ -44,11 +44,12 @@ class Layer(nn.Module):
             gated=gated,
             init_log_alpha=init_log_alpha,
             output_scaling=scaling,
+            shared_uv=spec.nnlib,
         )
         self.ff = FeedForward(spec.d_model, spec.d_ff, drop.proj) if spec.family is Family.TRANSFORMER_XL else None
 
-    def forward(self, x, mem, pos, mask):
-        x = self.attn(x, mem, pos, mask)
+    def forward(self, x, mem, pos, mask, uv=None):
+        x = self.attn(x, mem, pos, mask, uv)
         return self.ff(x) if self.ff is not None else x
 
 
@@ -72,7 +73,12 @@ class LanguageModel(nn.Module):
         self.gated = gated
         self.same_length = same_length
         self.output = build_output(spec)
-        self.pos_emb = nn.Parameter(torch.zeros(spec.pos_rows, spec.d_model))  # learned R (S2: shape (1, 512, d))
+        if spec.nnlib:  # nnlib MemoryTransformer: sinusoidal R, one u/v for all layers, final LayerNorm
+            self.u_bias = nn.Parameter(torch.zeros(spec.n_heads, spec.d_head))
+            self.v_bias = nn.Parameter(torch.zeros(spec.n_heads, spec.d_head))
+            self.final_norm = nn.LayerNorm(spec.d_model)
+        else:
+            self.pos_emb = nn.Parameter(torch.zeros(spec.pos_rows, spec.d_model))  # learned R (S2: (1, 512, d))
         self.drop_emb = nn.Dropout(dropouts.emb)
         self.drop_out = nn.Dropout(dropouts.out)
         self.layers = nn.ModuleList(
@@ -83,7 +89,8 @@ class LanguageModel(nn.Module):
     @torch.no_grad()
     def reset_parameters(self, init_log_alpha: float = 2.0) -> None:
         """S2 initialisation (paper.md §2): linear U(+-sqrt(1/(d*L))), embeddings/R U(+-sqrt(1/d)),
-        persistent vectors U(+-sqrt(1/(16 d))) (16 = S2's layer count), LN gain 1, biases 0."""
+        persistent vectors U(+-sqrt(1/(d*L))) with L = this model's layer count (S2 all_transformer.py; issue 13: an
+        earlier version used S2's 16 for every model), LN gain 1, biases 0."""
         d, n_layers = self.spec.d_model, self.spec.n_layers
         for name, p in self.named_parameters():
             leaf = name.rsplit(".", 1)[-1]
@@ -92,7 +99,7 @@ class LanguageModel(nn.Module):
             elif "norm" in name:
                 p.fill_(1.0 if leaf == "weight" else 0.0)
             elif leaf in ("mem_k", "mem_v"):
-                p.uniform_(-math.sqrt(1 / (d * 16)), math.sqrt(1 / (d * 16)))
+                p.uniform_(-math.sqrt(1 / (d * n_layers)), math.sqrt(1 / (d * n_layers)))
             elif name.startswith("output.") and "shortlist" not in name and "bias" not in name or name == "pos_emb":
                 p.uniform_(-math.sqrt(1 / d), math.sqrt(1 / d))
             elif leaf == "weight":
@@ -114,7 +121,7 @@ class LanguageModel(nn.Module):
             if mask is None or attn.n_heads == 0:
                 attn.fixed_gate = None
             else:
-                row = torch.as_tensor(mask[i][: attn.n_heads], dtype=torch.float32, device=self.pos_emb.device)
+                row = torch.as_tensor(mask[i][: attn.n_heads], dtype=torch.float32, device=self.output.bias.device)
                 attn.fixed_gate = row
 
     def heads_open(self) -> list[int]:
@@ -140,17 +147,25 @@ class LanguageModel(nn.Module):
         m = 0 if not mems else mems[0].shape[1]
         length = t + m
         h = self.drop_emb(self.output.embed(tokens))
-        pos = self.drop_emb(self.pos_emb[-length:])  # rows for distances L-1..0
+        pos = self.drop_emb(self._positions(length).to(h))  # rows for distances L-1..0
         mask = attention_mask(t, m, self.spec.memory_len, self.same_length, tokens.device)
+        uv = (self.u_bias, self.v_bias) if self.spec.nnlib else None
         new_mems = []
         for i, layer in enumerate(self.layers):
             mem = mems[i] if mems else None
             new_mems.append(self._update_mem(mem, h))
-            h = layer(h, mem, pos, mask)
+            h = layer(h, mem, pos, mask, uv)
+        if self.spec.nnlib:
+            h = self.final_norm(h)
         h = self.drop_out(h)
         if targets is None:
             return h, new_mems
         return self.output.nll(h, targets), new_mems
+
+    def _positions(self, length: int) -> torch.Tensor:
+        if self.spec.nnlib:
+            return sinusoid_positions(length, self.spec.d_model, self.spec.clamp_len).to(self.output.bias.device)
+        return self.pos_emb[-length:]
 
     def _update_mem(self, mem, h):
         if self.spec.memory_len == 0:

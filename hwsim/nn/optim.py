@@ -3,7 +3,12 @@
 LAMB (You et al. 2020, "Large Batch Optimization for Deep Learning", Algorithm 2), written from the equations:
   m = b1 m + (1-b1) g,  v = b2 v + (1-b2) g^2,  m_hat = m/(1-b1^t),  v_hat = v/(1-b2^t)
   r = m_hat / (sqrt(v_hat) + eps) + wd * w,   trust = ||w|| / ||r|| (1 if either norm is 0),   w -= lr * trust * r
-S2 trains the baseline with LAMB lr 0.01 (paper.md §2). Schedule: linear warm-up then cosine decay to
+S2 trains the baseline with LAMB lr 0.01 (paper.md §2). ``OptimizerKind.LAMB_S2`` ("lamb-s2") is LAMB as S2 releases
+it (the cybertronai/NVIDIA ``lamb.py``; paper.md §2, issue 13): no bias correction (m and v used as they are),
+eps 1e-8 added after the square root, the weight norm in the trust ratio clamped to [0, 10], and LayerNorm gains kept
+as 1 + w (w = 0 at init). The last is done here, not in the model: a parameter group with ``gain_offset = 1``
+computes the trust ratio (and any weight decay) on p - 1, which is exactly LAMB on w = p - 1 since d loss/dw =
+d loss/dp, so checkpoints, pruning and evaluation are unchanged. Schedule: linear warm-up then cosine decay to
 ``min_lr_ratio * lr`` (paper.md §4.4: NVIDIA TXL-base, min ratio 0.1), or constant (S2 gating phase).
 """
 
@@ -16,8 +21,12 @@ import torch
 
 
 class Lamb(torch.optim.Optimizer):
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.0):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+    """LAMB; ``bias_correction=False, max_weight_norm=10`` and groups with ``gain_offset=1`` for LN gains give S2's."""
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.0,
+                 bias_correction: bool = True, max_weight_norm: float | None = None):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, gain_offset=0.0,
+                                      bias_correction=bias_correction, max_weight_norm=max_weight_norm))
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -37,10 +46,15 @@ class Lamb(torch.optim.Optimizer):
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 m.mul_(b1).add_(p.grad, alpha=1 - b1)
                 v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
-                update = (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + group["eps"])
+                c1, c2 = (1 - b1**t, 1 - b2**t) if group.get("bias_correction", True) else (1.0, 1.0)
+                update = (m / c1) / ((v / c2).sqrt() + group["eps"])
+                offset = group.get("gain_offset", 0.0)
+                w = p - offset if offset else p  # S2: LN gain stored as 1 + w
                 if group["weight_decay"]:
-                    update.add_(p, alpha=group["weight_decay"])
-                w_norm, u_norm = p.norm(), update.norm()
+                    update.add_(w, alpha=group["weight_decay"])
+                w_norm, u_norm = w.norm(), update.norm()
+                if group.get("max_weight_norm") is not None:
+                    w_norm = w_norm.clamp(0, group["max_weight_norm"])  # S2 lamb.py clamps at 10
                 trust = torch.where((w_norm > 0) & (u_norm > 0), w_norm / u_norm, torch.ones_like(w_norm))
                 p.add_(update * trust, alpha=-group["lr"])
         return loss
@@ -49,6 +63,7 @@ class Lamb(torch.optim.Optimizer):
 class OptimizerKind(str, Enum):
     ADAMW = "adamw"
     LAMB = "lamb"
+    LAMB_S2 = "lamb-s2"  # LAMB as released by the authors (see the module docstring)
 
 
 class Schedule(str, Enum):
@@ -70,4 +85,7 @@ def lr_factor(step: int, *, schedule: Schedule, warmup_steps: int, total_steps: 
 def build_optimizer(kind: OptimizerKind, groups: list[dict], *, lr: float, betas, weight_decay: float):
     if kind is OptimizerKind.LAMB:
         return Lamb(groups, lr=lr, betas=betas, weight_decay=weight_decay)
+    if kind is OptimizerKind.LAMB_S2:  # S2 lamb.py: eps 1e-8, no bias correction, weight norm clamped at 10
+        return Lamb(groups, lr=lr, betas=betas, eps=1e-8, weight_decay=weight_decay, bias_correction=False,
+                    max_weight_norm=10.0)
     return torch.optim.AdamW(groups, lr=lr, betas=betas, weight_decay=weight_decay)

@@ -84,8 +84,10 @@ def prune_model(model: LanguageModel, mask: np.ndarray) -> LanguageModel:
     kept = tuple(int(np.asarray(mask[i][: layer.attn.n_heads]).sum()) for i, layer in enumerate(model.layers))
     validate_heads(spec, kept)
     new = build_model(spec, gated=False, heads_per_layer=kept, same_length=model.same_length)
-    new.output.load_state_dict(model.output.state_dict())
-    new.pos_emb.copy_(model.pos_emb)
+    own = dict(model.named_parameters())
+    for name, p in new.named_parameters():  # output, position table or shared u/v, final LayerNorm
+        if not name.startswith("layers."):
+            p.copy_(own[name])
     for i, (src_layer, dst_layer) in enumerate(zip(model.layers, new.layers)):
         src, dst = src_layer.attn, dst_layer.attn
         if src_layer.ff is not None:
@@ -98,7 +100,8 @@ def prune_model(model: LanguageModel, mask: np.ndarray) -> LanguageModel:
         dst.norm.load_state_dict(src.norm.state_dict())
         for name in ("q_proj", "k_proj", "v_proj", "r_proj"):
             getattr(dst, name).weight.copy_(getattr(src, name).weight[cols])
-        for name in ("u_bias", "v_bias") + (("mem_k", "mem_v") if src.n_persistent else ()):
+        own_uv = () if spec.nnlib else ("u_bias", "v_bias")  # nnlib style: keep the shared u/v's original head ids
+        for name in own_uv + (("head_index",) if spec.nnlib else ()) + (("mem_k", "mem_v") if src.n_persistent else ()):
             getattr(dst, name).copy_(getattr(src, name)[idx])
         scale = src.full_heads / len(idx) if src.output_scaling else 1.0  # fold H / heads-open into W_o
         dst.out_proj.weight.copy_(src.out_proj.weight[:, cols] * scale)

@@ -24,7 +24,7 @@ from hwsim.nn.config import GateConfig, TrainConfig, gate_config, train_config
 from hwsim.nn.data import DataSource, batchify, load_corpus
 from hwsim.nn.evaluate import result_from_nll, stream_nll
 from hwsim.nn.model import Dropouts, build_model
-from hwsim.nn.optim import build_optimizer, lr_factor
+from hwsim.nn.optim import OptimizerKind, build_optimizer, lr_factor
 from hwsim.nn.step import segments_per_epoch, step_segment, train_step
 from hwsim.spec import ModelSpec, load_recipe
 
@@ -51,11 +51,15 @@ def _dropouts(cfg: TrainConfig) -> Dropouts:
 
 
 def _param_groups(model, cfg: TrainConfig, gcfg: GateConfig | None, lr: float) -> list[dict]:
-    """S2: no weight decay on gates or LN; gate lr = gate_lr_mult x base in the gating phase."""
-    decay, no_decay, gates = [], [], []
+    """S2: no weight decay on gates or LN; gate lr = gate_lr_mult x base in the gating phase. With the released LAMB
+    (``lamb-s2``) the LayerNorm gains get their own group whose trust ratio sees them as 1 + w (hwsim.nn.optim)."""
+    decay, no_decay, gates, gains = [], [], [], []
+    s2_gains = cfg.optimizer is OptimizerKind.LAMB_S2
     for name, p in model.named_parameters():
         if name.endswith("log_alpha"):
             gates.append(p)
+        elif s2_gains and "norm" in name and name.endswith("weight"):
+            gains.append(p)
         elif "norm" in name or name.endswith("bias") or p.ndim == 1:
             no_decay.append(p)
         else:
@@ -64,6 +68,8 @@ def _param_groups(model, cfg: TrainConfig, gcfg: GateConfig | None, lr: float) -
         {"params": decay, "weight_decay": cfg.weight_decay, "lr_mult": 1.0},
         {"params": no_decay, "weight_decay": 0.0, "lr_mult": 1.0},
     ]
+    if gains:
+        groups.append({"params": gains, "weight_decay": 0.0, "lr_mult": 1.0, "gain_offset": 1.0})
     if gates:
         groups.append({"params": gates, "weight_decay": 0.0, "lr_mult": gcfg.gate_lr_mult if gcfg else 1.0})
     for g in groups:

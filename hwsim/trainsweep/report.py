@@ -175,6 +175,48 @@ def summary_markdown(frame: pd.DataFrame, accel: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def seed_rows(frames: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    """Several seeds of one sweep (label -> results table): per (family, lambda, variant) the perplexity and heads
+    kept of every seed, their mean and spread (max - min), and per seed whether All-Attention beat Transformer-XL at
+    equal parameters (``claim_rows``) for that model."""
+    per_seed = {}
+    for label, frame in frames.items():
+        models = frame[frame["accel_id"] == frame["accel_id"].min()]
+        better = {c["job_id"]: c["all_attention_better"] for c in claim_rows(models)}
+        per_seed[label] = {r["job_id"]: (r, better.get(r["job_id"])) for _, r in models.iterrows()}
+    first = next(iter(frames.values()))
+    order = first[first["accel_id"] == first["accel_id"].min()].sort_values(
+        ["family", "variant", "lambda"], na_position="first")["job_id"]
+    out = []
+    for job_id in dict.fromkeys([*order, *(j for seeds in per_seed.values() for j in seeds)]):
+        hits = {label: seeds[job_id] for label, seeds in per_seed.items() if job_id in seeds}
+        ppl = [float(r["perplexity"]) for r, _ in hits.values()]
+        row, _ = next(iter(hits.values()))
+        out.append({"job_id": job_id, "family": row["family"], "lambda": row["lambda"], "variant": row["variant"],
+                    "perplexity": {k: float(r["perplexity"]) for k, (r, _) in hits.items()},
+                    "heads_kept": {k: int(r["heads_kept"]) for k, (r, _) in hits.items()},
+                    "layer_params": {k: int(r["layer_params"]) for k, (r, _) in hits.items()},
+                    "aa_better": {k: b for k, (_, b) in hits.items()},
+                    "mean": sum(ppl) / len(ppl), "spread": max(ppl) - min(ppl)})
+    return out
+
+
+def seeds_markdown(frames: dict[str, pd.DataFrame]) -> str:
+    """``seed_rows`` as a Markdown table (for a README): perplexity (heads kept) per seed, mean, spread."""
+    labels = list(frames)
+    lines = ["| family | λ | variant | " + " | ".join(f"{k}: perplexity (heads)" for k in labels)
+             + " | mean | spread | AA better than TXL at equal params |",
+             "|---|---|---|" + "---|" * len(labels) + "---|---|---|"]
+    for r in seed_rows(frames):
+        lam = "—" if r["variant"] == "unpruned" else f"{r['lambda']:g}"
+        cells = [f"{r['perplexity'][k]:.2f} ({r['heads_kept'][k]})" if k in r["perplexity"] else "—" for k in labels]
+        verdict = ", ".join("—" if r["aa_better"].get(k) is None else ("yes" if r["aa_better"][k] else "no")
+                            for k in labels) if r["family"] == "all_attention" else ""
+        lines.append(f"| {NAMES.get(r['family'], r['family'])} | {lam} | {r['variant']} | {' | '.join(cells)} | "
+                     f"{r['mean']:.2f} | {r['spread']:.2f} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_train_report(results: str | Path, html_path: str | Path, accel: str | None = None,
                        plotlyjs: str = "inline") -> Path:
     """Write the report of the training sweep in ``results`` to ``html_path`` (atomically), with its data beside it

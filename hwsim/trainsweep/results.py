@@ -99,11 +99,30 @@ def join_results(records: list[dict[str, Any]], manifest: dict[str, Any], spec: 
     return frame[lead + [c for c in frame.columns if c not in lead]].reset_index(drop=True)
 
 
+def portable_paths(value: Any, base: Path) -> Any:
+    """``value`` with every absolute path string under ``base`` made relative to it (lists and dicts walked), so that
+    committed tables and job records name checkpoints as the documented commands do (``tmp/...``), not by machine."""
+    if isinstance(value, dict):
+        return {k: portable_paths(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable_paths(v, base) for v in value]
+    if isinstance(value, str) and value.startswith("/"):
+        path = Path(value)
+        if path.is_relative_to(base):
+            return str(path.relative_to(base))
+    return value
+
+
 def write_results(root: Path, frame: pd.DataFrame, manifest: dict[str, Any], records: list[dict[str, Any]]) -> Path:
-    """results.parquet/.csv, jobs.json (every job record: heads, perplexity, gate history) and the final manifest."""
+    """results.parquet/.csv, jobs.json (every job record: heads, perplexity, gate history) and the final manifest.
+    Paths under the working directory are written relative to it (``portable_paths``); the input hash excludes them."""
     from datetime import datetime, timezone
 
     from hwsim.sweep.store import atomic_write_bytes, atomic_write_frame
+
+    cwd = Path.cwd().resolve()
+    frame = frame.assign(checkpoint=[portable_paths(c, cwd) for c in frame["checkpoint"]])
+    records, manifest = portable_paths(records, cwd), portable_paths(manifest, cwd)
 
     atomic_write_frame(root / RESULTS, frame)
     atomic_write_frame(root / RESULTS_CSV, frame)
