@@ -271,10 +271,13 @@ class ResultsStore:
         parts = [pd.read_parquet(p) for p in sorted((self.root / COST_DIR).glob("accel-*.parquet"))]
         return pd.concat(parts, ignore_index=True)
 
-    def write_results(self, frame: pd.DataFrame, extra: dict[str, Any] | None = None) -> None:
+    def write_results(self, frame: pd.DataFrame, extra: dict[str, Any] | None = None,
+                      manifest: dict[str, Any] | None = None) -> None:
+        """The joined table (Parquet and CSV), then the manifest (``manifest``, or the stored one, plus ``extra``)
+        marked complete: a store whose manifest says complete has its results."""
         atomic_write_frame(self.results_path, frame)
         atomic_write_frame(self.root / RESULTS_CSV, frame)
-        manifest = self.read_manifest() or {}
+        manifest = dict(manifest if manifest is not None else self.read_manifest() or {})
         manifest.update(extra or {})
         manifest.update(complete=True, n_points=int(len(frame)),
                         finished_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))

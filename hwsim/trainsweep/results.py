@@ -23,10 +23,9 @@ from hwsim.heads import format_heads
 from hwsim.spec import ModelSpec
 from hwsim.sweep.evaluate import COST_COLUMNS, cost_configs
 from hwsim.sweep.pareto import LATENCY, PERPLEXITY, Objective, objective_matrix, pareto_mask
+from hwsim.sweep.store import RESULTS, RESULTS_CSV  # the results store's table names
 from hwsim.trainsweep.spec import TrainSweepSpec
 
-RESULTS = "results.parquet"
-RESULTS_CSV = "results.csv"
 JOBS_JSON = "jobs.json"  # the job records in one file, so a committed example needs no checkpoints
 LAYER_PARAMS = Objective(column="layer_params")
 
@@ -116,21 +115,16 @@ def portable_paths(value: Any, base: Path) -> Any:
 def write_results(root: Path, frame: pd.DataFrame, manifest: dict[str, Any], records: list[dict[str, Any]]) -> Path:
     """results.parquet/.csv, jobs.json (every job record: heads, perplexity, gate history) and the final manifest.
     Paths under the working directory are written relative to it (``portable_paths``); the input hash excludes them."""
-    from datetime import datetime, timezone
-
-    from hwsim.sweep.store import atomic_write_bytes, atomic_write_frame
+    from hwsim.sweep.store import ResultsStore, atomic_write_bytes
 
     cwd = Path.cwd().resolve()
     frame = frame.assign(checkpoint=[portable_paths(c, cwd) for c in frame["checkpoint"]])
     records, manifest = portable_paths(records, cwd), portable_paths(manifest, cwd)
 
-    atomic_write_frame(root / RESULTS, frame)
-    atomic_write_frame(root / RESULTS_CSV, frame)
     atomic_write_bytes(root / JOBS_JSON, json.dumps(records, indent=1).encode())
-    manifest = {**manifest, "complete": True, "n_points": int(len(frame)),
-                "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    atomic_write_bytes(root / "manifest.json", json.dumps(manifest, indent=2, default=str).encode())
-    return root / RESULTS
+    store = ResultsStore(root, kind=manifest.get("kind", "train-sweep"))
+    store.write_results(frame, manifest=manifest)  # results.parquet/.csv, then the manifest marked complete
+    return store.results_path
 
 
 def load_train_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any], list[dict[str, Any]]]:
