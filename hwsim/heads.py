@@ -1,4 +1,5 @@
-"""Parsing and validating heads-per-layer vectors (one integer per layer, 0..n_heads)."""
+"""Heads-per-layer vectors (one integer per layer, 0..n_heads): the one place that parses, validates and formats
+their text form ``"8,6,6,4"`` (CLI options, sweep specs, results tables, reports)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,22 @@ def parse_heads(text: str, n_layers: int | None = None) -> tuple[int, ...]:
     if len(values) == 1 and n_layers is not None:
         values = values * n_layers
     return values
+
+
+def format_heads(heads: Sequence[int] | np.ndarray) -> str:
+    """The text form of a heads vector, ``(8, 6, 6, 4)`` -> ``"8,6,6,4"`` (the inverse of :func:`parse_heads`)."""
+    return ",".join(str(int(h)) for h in heads)
+
+
+def heads_text(value: object, error: type[Exception] = HeadsError, where: str = "heads_per_layer") -> str:
+    """A heads entry of a TOML file as text: ``"8,6,6,4"``, ``[8, 6, 6, 4]`` or one integer for every layer."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return format_heads(value)
+    raise error(f"{where} entry {value!r} is not '8,6,6,4', [8,6,6,4] or an integer")
 
 
 def validate_heads(spec: ModelSpec, heads: Sequence[int]) -> tuple[int, ...]:

@@ -5,7 +5,8 @@ into a negative cycle or byte count, an input whose counts could exceed :data:`M
 in the message. The bound is deliberately conservative and independent of how a GEMM is tiled: for an R x C array
 every dataflow runs at most ceil(a/R) * ceil(b/C) folds of at most (c + R + C) cycles each for some assignment of
 (a, b, c) to (m, n, k), which is below (m + R + C)(n + R + C)(k + R + C); bytes moved are at most that many words of
-at most 8 bytes, and DRAM cycles are bytes divided by the DRAM bytes per cycle.
+at most 8 bytes, and DRAM cycles are bytes divided by the DRAM bytes per cycle. Also checked before any work:
+the model's activation width matches the accelerator's input words.
 """
 
 from __future__ import annotations
@@ -33,8 +34,20 @@ def check_count_bound(work: int, bytes_per_cycle: float, what: str) -> None:
         )
 
 
+def check_activation_bits(spec, accel) -> None:
+    """The model's activations are as wide as the accelerator's input words: activations enter the array as ifmap
+    words of ``accel.input_bits``, so a model whose ``act_bits`` differ cannot be costed on it as it is."""
+    if spec.act_bits != accel.input_bits:
+        raise HwsimError(
+            f"model '{spec.name}' has {spec.act_bits}-bit activations (act_bits) but accelerator '{accel.name}' "
+            f"takes {accel.input_bits}-bit input words (input_bits): make them equal"
+        )
+
+
 def check_workload_counts(workload, accel, what: str = "the workload") -> None:
-    """Every GEMM of ``workload`` on ``accel`` within :data:`MAX_COUNT` (sum over layers)."""
+    """Every GEMM of ``workload`` on ``accel`` within :data:`MAX_COUNT` (sum over layers), and the model's
+    activations as wide as the accelerator's input words (:func:`check_activation_bits`)."""
+    check_activation_bits(workload.spec, accel)
     work = sum(
         gemm_work_bound(g.m, g.n, g.k, g.repeat, accel.rows, accel.cols)
         for layer in workload.all_layers

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.errors import SpecError
-from hwsim.tomlio import load_toml
+from hwsim.tomlio import check_keys, load_toml
 
 
 class Family(str, Enum):
@@ -66,8 +66,8 @@ class ModelSpec:
     vocab_size: int
     adaptive_cutoffs: tuple[int, ...] = ()  # e.g. (20000, 40000, 200000) for WT103; empty = plain softmax
     adaptive_div: int = 4  # each tail cluster's width is d_model / div**i (paper.md: div 4)
-    weight_bits: int = 8
-    act_bits: int = 8
+    weight_bits: int = 8  # stored width of every parameter (param_bytes, weight SRAM, weight traffic)
+    act_bits: int = 8  # width of every activation: must equal the accelerator's input_bits (hwsim.limits)
     # "s2": the authors' All-Attention scaffold (learned position table R, u/v per layer, no final LayerNorm);
     # "nnlib": Transformer-XL as nnlib's MemoryTransformer builds it, the authors' TXL baseline (paper.md, "The authors'
     # Transformer-XL baseline"): sinusoidal relative positions, distances clamped at clamp_len, one u/v shared by all
@@ -157,10 +157,7 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "spec") -> "ModelSpec":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise SpecError(f"{source}: unknown model field(s): {', '.join(unknown)}")
+        check_keys(raw, [f.name for f in dataclasses.fields(cls)], source, SpecError, what="model field")
         missing = sorted(
             f.name
             for f in dataclasses.fields(cls)
@@ -195,9 +192,7 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
 
 def check_tables(raw: dict[str, Any], known: tuple[str, ...], where: str, error: type[Exception] = SpecError) -> None:
     """Every top-level key of a TOML document is one of ``known`` and a table (a misspelled ``[trian]`` is an error)."""
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise error(f"{where} has unknown table(s) {', '.join(unknown)} (known: {', '.join(known)})")
+    check_keys(raw, known, where, error, what="table")
     for key in known:
         if key in raw and not isinstance(raw[key], dict):
             raise error(f"{where}: {key} must be a table ([{key}]), got {raw[key]!r}")

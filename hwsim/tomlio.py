@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from hwsim.errors import HwsimError
 
@@ -40,3 +40,20 @@ def load_toml(path: str | Path, error: type[HwsimError] = HwsimError) -> dict[st
         raise error(f"malformed TOML in {p}: {exc}") from None
     except RecursionError:
         raise error(f"malformed TOML in {p}: nested too deeply") from None
+
+
+def check_keys(
+    table: Any, known: Iterable[str], where: str, error: type[Exception] = HwsimError, what: str = "key"
+) -> dict[str, Any]:
+    """``table`` as a dict whose keys are all in ``known``; otherwise ``error`` naming the unknown and known keys.
+
+    The one unknown-key check of every typed TOML table (model specs, accelerators, sweep and training-sweep specs):
+    a misspelled key is an error, never silently ignored.
+    """
+    if not isinstance(table, dict):
+        raise error(f"{where} must be a table, got {table!r}")
+    allowed = list(known)
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise error(f"{where}: unknown {what}(s) {', '.join(map(str, unknown))} (known: {', '.join(allowed)})")
+    return table

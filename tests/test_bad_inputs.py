@@ -1,4 +1,4 @@
-"""Issue 9, classes 2-12: every example of the issue gets one `error:` line and exit 2 (or correct output where the
+"""Issue 9, classes 2-12: every example of that issue gets one `error:` line and exit 2 (or correct output where the
 input is legal), with nothing written outside the output path. Class 1 (data loss, locks): test_output_safety.py;
 random inputs: test_fuzz_cli.py."""
 

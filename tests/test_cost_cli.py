@@ -33,7 +33,10 @@ def test_gemm_json_keys(cli):
 
 def test_gemm_text_and_physical_mode(cli):
     r = cli("gemm", "--m", 9, "--n", 7, "--k", 5, "--rows", 4, "--cols", 4, "--dataflow", "os", "--mode", "physical")
-    assert r.code == 0 and "sram_ofmap_writes" in r.out and " 63" in r.out
+    assert r.code == 0, r.err
+    fields = dict(line.split() for line in r.out.splitlines())  # "key value" lines
+    assert fields["sram_ofmap_writes"] == "63"  # os writes each of the 9 x 7 outputs once (physical mode)
+    assert fields["mode"] == "physical"
 
 
 def test_cost_json(cli):
@@ -167,3 +170,28 @@ def test_malformed_model_toml(cli, tmp_path):
     path = tmp_path / "model.toml"
     path.write_text("[model\nname = 'x'")
     assert_one_line_error(cli("cost", "--model", path), "malformed TOML")
+
+
+def test_gemm_unit_named_options_and_their_old_spellings(cli):
+    """--ifmap-kib/--filter-kib/--ofmap-kib (KiB) and --bandwidth-words-per-cycle; the old spellings still work."""
+    shape = ("gemm", "--m", 20, "--n", 30, "--k", 200, "--rows", 4, "--cols", 4, "--dataflow", "os", "--json")
+    new = cli(*shape, "--ifmap-kib", 1, "--filter-kib", 1, "--ofmap-kib", 2, "--bandwidth-words-per-cycle", 3)
+    old = cli(*shape, "--ifmap-kb", 1, "--filter-kb", 1, "--ofmap-kb", 2, "--bandwidth", 3)
+    default = cli(*shape)
+    assert new.code == old.code == default.code == 0, (new.err, old.err)
+    assert new.json() == old.json()
+    # a K x C filter tile (200 x 4 words) overflows half of 1 KiB, not of 256 KiB: refetched per M tile
+    assert new.json()["dram_filter_reads"] > default.json()["dram_filter_reads"]
+    assert new.json()["latency_s"] != default.json()["latency_s"]
+
+
+def test_activation_width_must_match_the_input_words(cli, tmp_path):
+    """ModelSpec.act_bits is the width of the activations the array takes as ifmap words (AccelConfig.input_bits)."""
+    text = Path(MODEL).read_text().replace("act_bits = 8", "act_bits = 16")
+    assert "act_bits = 16" in text
+    model = tmp_path / "wide.toml"
+    model.write_text(text)
+    assert_one_line_error(cli("cost", "--model", model, "--accel", "gemmini-like"), "act_bits", "input_bits")
+    accel = tmp_path / "wide-accel.toml"
+    accel.write_text('[accel]\nbase = "gemmini-like"\ninput_bits = 16\n')
+    assert cli("cost", "--model", model, "--accel", accel).code == 0

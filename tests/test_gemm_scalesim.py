@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from hwsim.accel.config import AccelConfig
 from hwsim.accel.gemm import gemm_cost, mapping
 
-pytest.importorskip("scalesim")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SCALE-Sim's own numpy deprecation
 
 # 4x4 array: (9, 7, 5) has partial folds in M, N and K; (40, 9, 30) overflows half of a 1 KB SRAM (refetch rule).
@@ -27,6 +26,9 @@ SRAM_KB = 1
 
 
 def run_scalesim(tmp_path, rows, cols, dataflow, shapes, sram_kb=SRAM_KB):
+    """SCALE-Sim's counts for ``shapes``; skips the calling test when SCALE-Sim is not installed (only the
+    comparisons with SCALE-Sim need it)."""
+    pytest.importorskip("scalesim")
     from scalesim.scale_sim import scalesim
 
     cfg = tmp_path / "arch.cfg"
@@ -92,7 +94,7 @@ def test_gemm_cli_equals_scalesim(tmp_path, cli, rows, cols, dataflow):
     reference = run_scalesim(tmp_path, rows, cols, dataflow, SHAPES)
     for (m, n, k), ref in zip(SHAPES, reference):
         result = cli("gemm", "--m", m, "--n", n, "--k", k, "--rows", rows, "--cols", cols, "--dataflow", dataflow,
-                     "--ifmap-kb", SRAM_KB, "--filter-kb", SRAM_KB, "--ofmap-kb", SRAM_KB, "--json")  # fmt: skip
+                     "--ifmap-kib", SRAM_KB, "--filter-kib", SRAM_KB, "--ofmap-kib", SRAM_KB, "--json")  # fmt: skip
         assert result.code == 0, result.err
         ours = result.json()
         shape = (dataflow, rows, cols, m, n, k)
@@ -112,9 +114,17 @@ def test_gemm_cli_equals_scalesim(tmp_path, cli, rows, cols, dataflow):
 
 
 def test_partial_folds_in_every_dimension():
-    """The shape used above really has partial folds in M, N and K on a 4x4 array, for every dataflow."""
-    m, n, k = SHAPES[0]
-    assert m % 4 and n % 4 and k % 4
+    """The first shape compared with SCALE-Sim above, (9, 7, 5), runs partial folds on a 4x4 array in M, N and K.
+
+    By hand (scalesim.md §3 mapping): os maps (Sr, Sc) = (M, N) = (9, 7): 3 x 2 = 6 folds, 63 of 96 PE slots used;
+    ws (K, N) = (5, 7): 2 x 2 = 4 folds, 35 of 64; is (K, M) = (5, 9): 2 x 3 = 6 folds, 45 of 96."""
+    from hwsim.accel.config import Dataflow
+
+    assert SHAPES[0] == (9, 7, 5)
+    expected = {Dataflow.OS: (6, 63 / 96), Dataflow.WS: (4, 35 / 64), Dataflow.IS: (6, 45 / 96)}
+    for df, (folds, efficiency) in expected.items():
+        c = gemm_cost(*SHAPES[0], _accel(df.value))
+        assert c.folds == folds and c.mapping_efficiency == pytest.approx(efficiency, rel=1e-12), df
 
 
 def test_mapping_table():

@@ -23,7 +23,7 @@ def _accel(half_a: int, half_b: int, half_c: int, rows: int = 2, cols: int = 2, 
 
 
 def brute_force_bytes(m: int, n: int, k: int, half_a: int, half_b: int, half_c: int, on=(False, False, False)) -> int:
-    """Every tile size 1..D of every dimension and every loop order, the rule as the issue states it."""
+    """Every tile size 1..D of every dimension and every loop order, the rule as shared/reference/mapping.md states it."""
     best = None
     for tm, tn, tk in itertools.product(range(1, m + 1), range(1, n + 1), range(1, k + 1)):
         if tm * tk > half_a or tk * tn > half_b or tm * tn > half_c:

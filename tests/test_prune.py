@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from conftest import assert_one_line_error
+from hwsim.errors import HeadsError
 from hwsim.nn.checkpoint import load_checkpoint, save_checkpoint
 from hwsim.nn.model import build_model
 from hwsim.nn.prune import head_scores, keep_masks, prune_model
@@ -53,7 +54,7 @@ def test_keep_masks_by_score_with_ties():
     mask = keep_masks(scores, (2, 1))
     assert mask.tolist() == [[False, True, False, True], [False, True, False, False]]
     assert keep_masks(scores, (3, 0))[0].tolist() == [True, True, False, True]
-    with pytest.raises(Exception, match="cannot keep 3"):
+    with pytest.raises(HeadsError, match="cannot keep 3"):
         keep_masks(scores, (1, 3))
 
 

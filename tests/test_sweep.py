@@ -274,7 +274,7 @@ def test_checkpoint_sweep_measures_perplexity_by_gate_score(cli, tmp_path, tiny_
         assert frame[front.column].tolist() == pareto_mask_naive(objective_matrix(frame, front.objectives)).tolist()
 
 
-def test_finetune_steps_change_perplexity_and_the_inputs_hash(cli, tmp_path, tiny_checkpoint):
+def test_finetune_steps_improve_perplexity_and_change_the_inputs_hash(cli, tmp_path, tiny_checkpoint):
     from hwsim.sweep.evaluate import PerplexityJob
     from hwsim.sweep.finetune import finetuned_perplexity
     from hwsim.nn.evaluate import MaskedEvaluator
@@ -293,7 +293,9 @@ def test_finetune_steps_change_perplexity_and_the_inputs_hash(cli, tmp_path, tin
     assert tuned.code == 0, tuned.err
     after = pd.read_parquet(tmp_path / "r" / "results.parquet")
     assert np.isfinite(after["perplexity"]).all()
-    assert (after["perplexity"] != plain["perplexity"]).all()
+    # A barely trained model, pruned to (1, 3): a few steps at the end-of-schedule learning rate lower its validation
+    # perplexity (deterministic: seeded, no dropout; measured 10229.7 -> 10223.5 after 2 steps, 10212.9 after 5).
+    assert (after["perplexity"] < plain["perplexity"]).all()
     assert_one_line_error(cli("sweep", "--model", SMALL, "--heads-per-layer", "4", "--finetune-steps", "2",
                               "--out", tmp_path / "x"), "needs a checkpoint")
 
@@ -330,3 +332,21 @@ def test_a_training_sweep_spec_refuses_pattern_options(cli, tmp_path):
     spec = tmp_path / "train.toml"
     spec.write_text('[train]\nlambdas = [0.01]\n[accel]\npresets = ["gemmini-like"]\n')
     assert_one_line_error(cli("sweep", spec, "--heads-per-layer", "4", "--out", tmp_path / "t"), "training sweep")
+
+
+def test_sweep_refuses_options_the_kind_of_sweep_ignores(cli, tmp_path):
+    """`hwsim sweep` on a training-sweep spec ([train]) or with --train-lambdas runs a training sweep: options only a
+    pruning sweep honours (--seed, --search, budgets...) are refused by name, not dropped; and the reverse."""
+    train_spec = tmp_path / "train.toml"
+    train_spec.write_text('[train]\nlambdas = [0.01]\ninit_from = "nowhere"\n')
+    for extra, flag in ((("--seed", "3"), "--seed"), (("--max-latency-ms", "1"), "--max-latency-ms"),
+                        (("--search", "nsga2"), "--search"), (("--align",), "--align")):
+        res = cli("sweep", train_spec, *extra, "--out", tmp_path / "o")
+        assert_one_line_error(res, "training sweep", flag)
+    res = cli("sweep", "--train-lambdas", "0.1", "--init-from", "x", "--seed", "1", "--out", tmp_path / "o")
+    assert_one_line_error(res, "training sweep", "--seed")
+    for extra, flag in ((("--gate-steps", "5"), "--gate-steps"), (("--device", "cpu"), "--device"),
+                        (("--ablation-variants", "none"), "--ablation-variants")):
+        res = cli("sweep", "--model", SMALL, "--heads-per-layer", "4", *extra, "--out", tmp_path / "o")
+        assert_one_line_error(res, "pruning sweep", flag)
+    assert not (tmp_path / "o").exists()

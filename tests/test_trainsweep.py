@@ -1,4 +1,4 @@
-"""End-to-end training sweep on tiny models (both families, two lambdas) and its checks from the issue:
+"""End-to-end training sweep on tiny models (both families, two lambdas) and the checks the paper's claims call for:
 larger lambda leaves fewer heads; pruned parameters and MACs fall proportionally for All-Attention and less than
 proportionally for Transformer-XL; every pruned model's perplexity in the results equals ``hwsim eval`` on its
 saved checkpoint. Plus resume, spec files, bad input."""

@@ -16,10 +16,9 @@ from hwsim.accel.dram import dram_tech
 from hwsim.accel.sram import check_node
 from hwsim.errors import AccelConfigError, TechError
 from hwsim.spec import check_name, check_tables
-from hwsim.tomlio import load_toml
+from hwsim.tomlio import check_keys, load_toml
 
 KIB = 1024
-MIB = 1024 * 1024
 # Accepted ranges, far outside any real design yet inside what the counts can hold (hwsim.limits): a 65,536 x 65,536
 # array, 2^50 bytes (1 PiB) of SRAM or lanes, clocks from 1 kHz to 1 THz, DRAM from 1 B/s to 1 PB/s, nodes 1-1000 nm.
 MAX_ARRAY_SIDE = 65_536
@@ -163,88 +162,45 @@ def _check_int(cfg: AccelConfig, field: str, minimum: int) -> None:
 
 FIELDS = tuple(f.name for f in dataclasses.fields(AccelConfig))
 
-# ---- presets (sources: /work/shared/reference/hardware.md) -----------------------------------------------------------
-PRESETS: dict[str, AccelConfig] = {
-    # Gemmini DAC'21-era default (hardware.md §1): 16x16 mesh, WS, int8 inputs / int32 accumulators, scratchpad
-    # 256 KiB (holds inputs and weights: split evenly between the ifmap and filter buffers here), accumulator 64 KiB,
-    # Beagle test chip clock 500 MHz, fabricated in Intel 22FFL. DMA bus 128 bit per cycle at 500 MHz = 8 GB/s
-    # (derived). Vector lanes = DIM = 16 (one scratchpad row per cycle through the I-BERT softmax/layernorm ops).
-    # DRAM DDR3: Gemmini is evaluated in FireSim, whose FASED memory model times a DDR3 channel (not in hardware.md).
-    "gemmini-like": AccelConfig(
-        name="gemmini-like",
-        rows=16,
-        cols=16,
-        dataflow=Dataflow.WS,
-        ifmap_sram_bytes=128 * KIB,
-        filter_sram_bytes=128 * KIB,
-        ofmap_sram_bytes=64 * KIB,
-        dram_bandwidth_bytes_per_s=16 * 500e6,
-        clock_hz=500e6,
-        input_bits=8,
-        acc_bits=32,
-        vector_lanes=16,
-        tech_node_nm=22.0,
-        fuse_attention=True,  # modelling choice: what a FlashAttention/FLAT-style compiler does (mapping.md)
-        dram_type="DDR3",
-    ),
-    # Google TPUv1 (Jouppi et al. ISCA 2017, hardware.md §2): 256x256 8-bit MACs, 700 MHz, 24 MiB unified buffer
-    # (activations: ifmap), 4 MiB of 32-bit accumulators (ofmap), DDR3 34 GB/s, 28 nm. The weight FIFO is four
-    # 64 KiB tiles deep (Jouppi et al. §2; not in hardware.md) -> 256 KiB filter buffer. The activation unit
-    # processes one 256-wide accumulator row per cycle -> 256 vector lanes. The unified buffer exists to keep
-    # activations on chip between layers (only weights stream from DRAM): activations_on_chip.
-    "tpu-v1-like": AccelConfig(
-        name="tpu-v1-like",
-        rows=256,
-        cols=256,
-        dataflow=Dataflow.WS,
-        ifmap_sram_bytes=24 * MIB,
-        filter_sram_bytes=256 * KIB,
-        ofmap_sram_bytes=4 * MIB,
-        dram_bandwidth_bytes_per_s=34e9,
-        clock_hz=700e6,
-        input_bits=8,
-        acc_bits=32,
-        vector_lanes=256,
-        tech_node_nm=28.0,
-        activations_on_chip=True,
-        fuse_attention=True,
-        dram_type="DDR3",  # 8 GiB DDR3 at 34 GB/s (Jouppi et al. 2017, hardware.md §2)
-    ),
-    # An edge SoC that keeps every weight on chip (the design point where pruning saves area): Gemmini's
-    # largeChipConfig array (32x32, sp 128 KiB, acc 64 KiB; hardware.md §1) plus a weight SRAM sized to the model.
-    # Clock 1 GHz and TSMC 16 nm (one of the two Gemmini tape-out nodes) are modelling choices, not a real chip.
-    # DRAM LPDDR4X, what a 16 nm mobile/edge SoC of this class uses: 16 GB/s is about one x32 LPDDR4X-4266 channel.
-    "edge-soc-32x32": AccelConfig(
-        name="edge-soc-32x32",
-        rows=32,
-        cols=32,
-        dataflow=Dataflow.WS,
-        ifmap_sram_bytes=64 * KIB,
-        filter_sram_bytes=64 * KIB,
-        ofmap_sram_bytes=64 * KIB,
-        dram_bandwidth_bytes_per_s=16e9,
-        clock_hz=1e9,
-        input_bits=8,
-        acc_bits=32,
-        vector_lanes=32,
-        tech_node_nm=16.0,
-        weights_on_chip=True,
-        fuse_attention=True,
-        dram_type="LPDDR4X",
-    ),
-}
-
-
 def accel_from_dict(raw: Mapping[str, Any], source: str = "accel") -> AccelConfig:
     """Build a config from a plain dict (a TOML ``[accel]`` table); unknown or missing keys are errors."""
-    unknown = sorted(set(raw) - set(FIELDS))
-    if unknown:
-        raise AccelConfigError(f"{source}: unknown accel field(s) {', '.join(unknown)} (known: {', '.join(FIELDS)})")
+    check_keys(dict(raw), FIELDS, source, AccelConfigError, what="accel field")
     required = [f.name for f in dataclasses.fields(AccelConfig) if f.default is dataclasses.MISSING]
     missing = [name for name in required if name not in raw]
     if missing:
         raise AccelConfigError(f"{source}: missing accel field(s): {', '.join(missing)}")
     return AccelConfig(**dict(raw))
+
+
+def scalesim_array(*, rows: int, cols: int, dataflow: Dataflow | str, ifmap_sram_kib: int, filter_sram_kib: int,
+                   ofmap_sram_kib: int, dram_words_per_cycle: float, word_bytes: int, clock_hz: float,
+                   mode: CostMode | str = CostMode.SCALESIM) -> AccelConfig:
+    """An array described as SCALE-Sim describes one (``hwsim gemm``): SRAM in KiB, DRAM bandwidth in words per
+    cycle, one word width for every operand (accumulators included, as SCALE-Sim counts them)."""
+    return AccelConfig(
+        name="gemm", rows=rows, cols=cols, dataflow=dataflow, ifmap_sram_bytes=ifmap_sram_kib * KIB,
+        filter_sram_bytes=filter_sram_kib * KIB, ofmap_sram_bytes=ofmap_sram_kib * KIB,
+        dram_bandwidth_bytes_per_s=dram_words_per_cycle * word_bytes * clock_hz, clock_hz=clock_hz,
+        input_bits=8 * word_bytes, acc_bits=8 * word_bytes, mode=mode,
+    )
+
+
+# ---- presets: accelerator TOML files shipped in hwsim/accel/presets/ (each cites its sources) ------------------------
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+PRESET_ORDER = ("gemmini-like", "tpu-v1-like", "edge-soc-32x32")
+
+
+def _load_presets() -> dict[str, AccelConfig]:
+    presets = {}
+    for name in PRESET_ORDER:
+        path = PRESET_DIR / f"{name}.toml"
+        raw = load_toml(path, AccelConfigError)
+        check_tables(raw, ("accel",), str(path), AccelConfigError)
+        presets[name] = accel_from_dict(raw["accel"], source=str(path))
+    return presets
+
+
+PRESETS: dict[str, AccelConfig] = _load_presets()
 
 
 def load_accel(name_or_path: str | Path) -> AccelConfig:
@@ -275,9 +231,7 @@ def load_accel(name_or_path: str | Path) -> AccelConfig:
 
 def with_overrides(accel: AccelConfig, overrides: Mapping[str, Any]) -> AccelConfig:
     """A copy of ``accel`` with some fields replaced (validated again); an unknown field is an error naming it."""
-    unknown = sorted(set(overrides) - set(FIELDS))
-    if unknown:
-        raise AccelConfigError(f"unknown accel parameter(s) {', '.join(unknown)} (known: {', '.join(FIELDS)})")
+    check_keys(dict(overrides), FIELDS, f"accel '{accel.name}'", AccelConfigError, what="accel parameter")
     try:
         return dataclasses.replace(accel, **dict(overrides))
     except TypeError as exc:  # pragma: no cover - replace() only raises TypeError for unknown names, handled above

@@ -1,7 +1,7 @@
 """Mapping search for one GEMM in physical mode: tile sizes and loop order that minimise DRAM bytes.
 
 C[M x N] = A[M x K] @ B[K x N] is cut into tiles (Tm, Tn, Tk) walked by three nested tile loops (six orders).
-The rule (issue 8; /work/shared/reference/mapping.md):
+The rule (shared/reference/mapping.md):
 
 * a tile is legal iff the A tile fits half the ifmap buffer, the B tile half the filter buffer and the C tile
   (acc_bits words) half the accumulator (the other halves double-buffer the next tiles);

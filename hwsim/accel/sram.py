@@ -21,7 +21,7 @@ sum of non-decreasing functions is non-decreasing.
   of hwcomponents-cacti 1.0.40 (``_interp_tech_node``, citing IRDS 2022 via WikiChip "IEDM 2022: Did we just witness
   the death of SRAM?"); leakage x (node/22)^0.5 x 0.79 (same source: FinFETs leak ~21% less, Parvais et al.,
   VLSI-TSA 2009); area x bitcell(node) / bitcell(22 nm) with the high-density bitcells of
-  /work/shared/reference/hardware.md §3 (log-log between entries). Nodes above 90 nm or below 3 nm are errors.
+  shared/reference/hardware.md §3 (log-log between entries). Nodes above 90 nm or below 3 nm are errors.
 """
 
 from __future__ import annotations

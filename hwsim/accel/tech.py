@@ -1,6 +1,6 @@
 """Energy and area constants for logic (MACs, vector lanes), with their sources, and the one logic-scaling rule.
 
-Every number comes from /work/shared/reference/hardware.md (section noted). Energies are published at 45 nm
+Every number comes from shared/reference/hardware.md (section noted). Energies are published at 45 nm
 (Horowitz, ISSCC 2014) and scaled to the accelerator's node; areas are anchored at the node of their source.
 Memories have their own models: SRAM from CACTI 7 (:mod:`hwsim.accel.sram`), DRAM by technology
 (:mod:`hwsim.accel.dram`).

@@ -37,7 +37,7 @@ class Check:
 
 
 # ---- CACTI 7 ------------------------------------------------------------------------------------------------------
-# The two points (CACTI 7 table points) and held-out points (not in the table: interpolated by hwsim).
+# Two CACTI 7 table points (reproduced exactly) and held-out points (not in the table: interpolated by hwsim).
 CACTI_TABLE_CASES = [(128 * KIB, 22, 64), (1 * MIB, 22, 64)]
 CACTI_HELDOUT_CASES = [(22 * KIB, 22, 64), (80 * KIB, 32, 128), (320 * KIB, 45, 256), (1280 * KIB, 65, 64),
                        (5 * MIB, 22, 256), (7 * MIB, 45, 128), (128 * KIB, 36, 64), (1 * MIB, 55, 128)]  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -19,6 +19,12 @@ class ExportFormat(str, Enum):
 class Interface(str, Enum):
     CALC = "CALC"
     USER = "USER"
+
+
+_ModelOpt = Annotated[Path, typer.Option("--model", help="Model recipe TOML ([model] table).")]
+_AccelOpt = Annotated[str, typer.Option("--accel", help="Preset name or accelerator TOML ([accel] table).")]
+_HeadsOpt = Annotated[Optional[str], typer.Option("--heads-per-layer", help="e.g. 8,6,6,4 (default: all).")]
+_BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="Sequences per segment.")]
 
 
 def _model_accel(model: Path, accel: str, heads_per_layer: Optional[str], batch: int, mode: Optional[CostMode]):
@@ -39,9 +45,10 @@ def _model_accel(model: Path, accel: str, heads_per_layer: Optional[str], batch:
     return workload, config
 
 
-def _gemm_accel(accel, rows, cols, dataflow, mode, ifmap_kb, filter_kb, ofmap_kb, bandwidth, word_bytes, clock_hz):
+def _gemm_accel(accel, rows, cols, dataflow, mode, ifmap_kib, filter_kib, ofmap_kib, words_per_cycle, word_bytes,
+                clock_hz):
     """The accelerator of ``hwsim gemm``: a full definition (--accel) or SCALE-Sim's array options."""
-    from hwsim.accel.config import AccelConfig, load_accel, with_overrides
+    from hwsim.accel.config import load_accel, scalesim_array, with_overrides
     from hwsim.errors import HwsimError
 
     if accel is not None:
@@ -52,12 +59,9 @@ def _gemm_accel(accel, rows, cols, dataflow, mode, ifmap_kb, filter_kb, ofmap_kb
     missing = [name for name, v in (("--rows", rows), ("--cols", cols), ("--dataflow", dataflow)) if v is None]
     if missing:
         raise HwsimError(f"give --accel, or all of --rows, --cols and --dataflow (missing {', '.join(missing)})")
-    return AccelConfig(
-        name="gemm", rows=rows, cols=cols, dataflow=dataflow, ifmap_sram_bytes=ifmap_kb * 1024,
-        filter_sram_bytes=filter_kb * 1024, ofmap_sram_bytes=ofmap_kb * 1024,
-        dram_bandwidth_bytes_per_s=bandwidth * word_bytes * clock_hz, clock_hz=clock_hz,
-        input_bits=8 * word_bytes, acc_bits=8 * word_bytes, mode=mode or CostMode.SCALESIM,
-    )  # fmt: skip
+    return scalesim_array(rows=rows, cols=cols, dataflow=dataflow, ifmap_sram_kib=ifmap_kib,
+                          filter_sram_kib=filter_kib, ofmap_sram_kib=ofmap_kib, dram_words_per_cycle=words_per_cycle,
+                          word_bytes=word_bytes, clock_hz=clock_hz, mode=mode or CostMode.SCALESIM)
 
 
 def _flatten(result: dict) -> dict:
@@ -68,83 +72,87 @@ def _flatten(result: dict) -> dict:
     return flat
 
 
+def _gemm_cmd(
+    m: int = typer.Option(..., "--m", min=0, help="Rows of A and C."),
+    n: int = typer.Option(..., "--n", min=0, help="Columns of B and C."),
+    k: int = typer.Option(..., "--k", min=0, help="Inner dimension."),
+    accel: Optional[str] = typer.Option(None, "--accel", help="Preset or accelerator TOML (instead of --rows..)."),
+    rows: Optional[int] = typer.Option(None, "--rows", min=1, help="PE rows R."),
+    cols: Optional[int] = typer.Option(None, "--cols", min=1, help="PE columns C."),
+    dataflow: Optional[Dataflow] = typer.Option(None, "--dataflow", help="os, ws or is."),
+    ifmap_kib: int = typer.Option(256, "--ifmap-kib", "--ifmap-kb", min=1, help="Ifmap SRAM, KiB (SCALE-Sim's)."),
+    filter_kib: int = typer.Option(256, "--filter-kib", "--filter-kb", min=1, help="Filter SRAM, KiB (SCALE-Sim's)."),
+    ofmap_kib: int = typer.Option(128, "--ofmap-kib", "--ofmap-kb", min=1, help="Ofmap SRAM, KiB (SCALE-Sim's)."),
+    bandwidth_words_per_cycle: float = typer.Option(
+        10.0, "--bandwidth-words-per-cycle", "--bandwidth", min=1e-9, help="DRAM words per cycle (SCALE-Sim's)."),
+    word_bytes: int = typer.Option(1, "--word-bytes", min=1, help="Bytes per word, every operand (SCALE-Sim: 1)."),
+    clock_hz: float = typer.Option(1e9, "--clock-hz", min=1.0, help="Clock, for latency_s."),
+    repeat: int = typer.Option(1, "--repeat", min=0, help="Independent instances run back to back."),
+    mode: Optional[CostMode] = typer.Option(
+        None, "--mode", help="scalesim (exact SCALE-Sim v3) or physical; default scalesim, or --accel's mode."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object instead of text."),
+) -> None:
+    """Cost one GEMM C[MxN] = A[MxK] @ B[KxN]: on an accelerator (--accel) or an R x C array (words)."""
+    from hwsim.accel.gemm import gemm_report
+    from hwsim.limits import check_count_bound, gemm_work_bound
+
+    config = _gemm_accel(accel, rows, cols, dataflow, mode, ifmap_kib, filter_kib, ofmap_kib,
+                         bandwidth_words_per_cycle, word_bytes, clock_hz)
+    work = gemm_work_bound(m, n, k, repeat, config.rows, config.cols)
+    check_count_bound(work, config.dram_bytes_per_cycle, "this GEMM")
+    result = gemm_report(m, n, k, config, repeat)
+    if as_json:
+        print(json.dumps(result))
+    else:
+        print("\n".join(f"{key:>24} {value}" for key, value in _flatten(result).items()))
+
+
+def _cost_cmd(
+    model: _ModelOpt,
+    accel: _AccelOpt = "gemmini-like",
+    heads_per_layer: _HeadsOpt = None,
+    batch: _BatchOpt = 1,
+    mode: Optional[CostMode] = typer.Option(None, "--mode", help="Override the accelerator's cost mode."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object: layers and total."),
+    as_csv: bool = typer.Option(False, "--csv", help="One CSV row per layer, then the total."),
+    gemms: bool = typer.Option(False, "--gemms", help="Also print every layer's GEMMs with their mappings."),
+) -> None:
+    """Per-layer and total cost of a (pruned) model on an accelerator."""
+    from hwsim.accel.cost import model_cost
+    from hwsim.accel.render import cost_csv, cost_table, gemm_table
+    from hwsim.errors import HwsimError
+
+    if sum((as_json, as_csv, gemms)) > 1:
+        raise HwsimError("choose one of --json, --csv and --gemms")
+    cost = model_cost(*_model_accel(model, accel, heads_per_layer, batch, mode))
+    if as_json:
+        print(json.dumps(cost.to_json_dict()))
+    else:
+        text = cost_csv(cost) if as_csv else cost_table(cost) + ("\n\n" + gemm_table(cost) if gemms else "")
+        print(text, end="\n" if not as_csv else "")
+
+
+def _export_cmd(
+    model: _ModelOpt,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output directory.")],
+    accel: _AccelOpt = "gemmini-like",
+    heads_per_layer: _HeadsOpt = None,
+    batch: _BatchOpt = 1,
+    fmt: ExportFormat = typer.Option(ExportFormat.SCALESIM, "--format", help="Export format (scalesim)."),
+    interface: Interface = typer.Option(Interface.CALC, "--interface", help="SCALE-Sim bandwidth mode."),
+) -> None:
+    """Write the workload's GEMMs as a SCALE-Sim topology CSV plus a matching .cfg and layout CSV."""
+    from hwsim.accel.scalesim_export import export_workload
+    from hwsim.atomicio import check_output_dir
+
+    out = check_output_dir(out, "export directory", lambda _: True)  # adds its own three files, removes nothing
+    files = export_workload(*_model_accel(model, accel, heads_per_layer, batch, None), out, interface.value)
+    print(f"wrote {files.rows} GEMM rows: {files.topology}, {files.config}, {files.layout}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this group's commands to ``app``."""
-
-    @app.command("gemm")
-    def gemm_cmd(
-        m: int = typer.Option(..., "--m", min=0, help="Rows of A and C."),
-        n: int = typer.Option(..., "--n", min=0, help="Columns of B and C."),
-        k: int = typer.Option(..., "--k", min=0, help="Inner dimension."),
-        accel: Optional[str] = typer.Option(None, "--accel", help="Preset or accelerator TOML (instead of --rows..)."),
-        rows: Optional[int] = typer.Option(None, "--rows", min=1, help="PE rows R."),
-        cols: Optional[int] = typer.Option(None, "--cols", min=1, help="PE columns C."),
-        dataflow: Optional[Dataflow] = typer.Option(None, "--dataflow", help="os, ws or is."),
-        ifmap_kb: int = typer.Option(256, "--ifmap-kb", min=1, help="Ifmap SRAM, KiB (SCALE-Sim default 256)."),
-        filter_kb: int = typer.Option(256, "--filter-kb", min=1, help="Filter SRAM, KiB (SCALE-Sim default 256)."),
-        ofmap_kb: int = typer.Option(128, "--ofmap-kb", min=1, help="Ofmap SRAM, KiB (SCALE-Sim default 128)."),
-        bandwidth: float = typer.Option(10.0, "--bandwidth", min=1e-9, help="DRAM words per cycle."),
-        word_bytes: int = typer.Option(1, "--word-bytes", min=1, help="Bytes per word, every operand (SCALE-Sim: 1)."),
-        clock_hz: float = typer.Option(1e9, "--clock-hz", min=1.0, help="Clock, for latency_s."),
-        repeat: int = typer.Option(1, "--repeat", min=0, help="Independent instances run back to back."),
-        mode: Optional[CostMode] = typer.Option(
-            None, "--mode", help="scalesim (exact SCALE-Sim v3) or physical; default scalesim, or --accel's mode."
-        ),
-        as_json: bool = typer.Option(False, "--json", help="One JSON object instead of text."),
-    ) -> None:
-        """Cost one GEMM C[MxN] = A[MxK] @ B[KxN]: on an accelerator (--accel) or an R x C array (words)."""
-        from hwsim.accel.gemm import gemm_report
-        from hwsim.limits import check_count_bound, gemm_work_bound
-
-        config = _gemm_accel(accel, rows, cols, dataflow, mode, ifmap_kb, filter_kb, ofmap_kb, bandwidth, word_bytes,
-                             clock_hz)  # fmt: skip
-        work = gemm_work_bound(m, n, k, repeat, config.rows, config.cols)
-        check_count_bound(work, config.dram_bytes_per_cycle, "this GEMM")
-        result = gemm_report(m, n, k, config, repeat)
-        if as_json:
-            print(json.dumps(result))
-        else:
-            print("\n".join(f"{key:>24} {value}" for key, value in _flatten(result).items()))
-
-    @app.command("cost")
-    def cost_cmd(
-        model: Path = typer.Option(..., "--model", help="Model recipe TOML ([model] table)."),
-        accel: str = typer.Option("gemmini-like", "--accel", help="Preset name or accelerator TOML ([accel] table)."),
-        heads_per_layer: Optional[str] = typer.Option(None, "--heads-per-layer", help="e.g. 8,6,6,4 (default: all)."),
-        batch: int = typer.Option(1, "--batch", min=1, help="Sequences per segment."),
-        mode: Optional[CostMode] = typer.Option(None, "--mode", help="Override the accelerator's cost mode."),
-        as_json: bool = typer.Option(False, "--json", help="One JSON object: layers and total."),
-        as_csv: bool = typer.Option(False, "--csv", help="One CSV row per layer, then the total."),
-        gemms: bool = typer.Option(False, "--gemms", help="Also print every layer's GEMMs with their mappings."),
-    ) -> None:
-        """Per-layer and total cost of a (pruned) model on an accelerator."""
-        from hwsim.accel.cost import model_cost
-        from hwsim.accel.render import cost_csv, cost_table, gemm_table
-        from hwsim.errors import HwsimError
-
-        if sum((as_json, as_csv, gemms)) > 1:
-            raise HwsimError("choose one of --json, --csv and --gemms")
-        cost = model_cost(*_model_accel(model, accel, heads_per_layer, batch, mode))
-        if as_json:
-            print(json.dumps(cost.to_json_dict()))
-        else:
-            text = cost_csv(cost) if as_csv else cost_table(cost) + ("\n\n" + gemm_table(cost) if gemms else "")
-            print(text, end="\n" if not as_csv else "")
-
-    @app.command("export")
-    def export_cmd(
-        model: Path = typer.Option(..., "--model", help="Model recipe TOML."),
-        accel: str = typer.Option("gemmini-like", "--accel", help="Preset name or accelerator TOML."),
-        heads_per_layer: Optional[str] = typer.Option(None, "--heads-per-layer", help="e.g. 8,6,6,4 (default: all)."),
-        batch: int = typer.Option(1, "--batch", min=1, help="Sequences per segment."),
-        fmt: ExportFormat = typer.Option(ExportFormat.SCALESIM, "--format", help="Export format (scalesim)."),
-        interface: Interface = typer.Option(Interface.CALC, "--interface", help="SCALE-Sim bandwidth mode."),
-        out: Path = typer.Option(..., "-o", "--out", help="Output directory."),
-    ) -> None:
-        """Write the workload's GEMMs as a SCALE-Sim topology CSV plus a matching .cfg and layout CSV."""
-        from hwsim.accel.scalesim_export import export_workload
-        from hwsim.atomicio import check_output_dir
-
-        out = check_output_dir(out, "export directory", lambda _: True)  # adds its own three files, removes nothing
-        files = export_workload(*_model_accel(model, accel, heads_per_layer, batch, None), out, interface.value)
-        print(f"wrote {files.rows} GEMM rows: {files.topology}, {files.config}, {files.layout}")
+    app.command("gemm")(_gemm_cmd)
+    app.command("cost")(_cost_cmd)
+    app.command("export")(_export_cmd)

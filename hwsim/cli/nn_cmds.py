@@ -17,12 +17,6 @@ def _data_source(data: Optional[str], kind: Optional[str]):
     return DataSource.from_dict({"kind": kind or ("ptb" if data is None else "word"), "path": data or ""})
 
 
-def _device(device: str) -> str:
-    from hwsim.nn.config import resolve_device
-
-    return resolve_device(device)
-
-
 def _check_train_fits(recipe: Optional[Path], resume_from: Optional[Path], init_from: Optional[Path]) -> None:
     """Refuse a recipe whose model and batch cannot fit in memory, before training starts."""
     from hwsim.nn.checkpoint import load_checkpoint
@@ -38,120 +32,112 @@ def _check_train_fits(recipe: Optional[Path], resume_from: Optional[Path], init_
     check_fits_memory(spec, train_config(raw.get("train")).batch_size, training=True, what="training")
 
 
+def _train_cmd(
+    out: Path = typer.Option(..., "--out", help="Checkpoint directory to write (and to resume from)."),
+    recipe: Optional[Path] = typer.Option(None, "--recipe", help="Recipe TOML ([model], [train], [gates], [data])."),
+    gates: bool = typer.Option(False, "--gates", help="Gating phase: learn head gates (needs --init-from)."),
+    lam: Optional[float] = typer.Option(None, "--lambda", help="Sparsity-loss coefficient (overrides [gates])."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this trained checkpoint."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out exactly."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Total steps of this phase (overrides the recipe)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
+    data: Optional[str] = typer.Option(None, "--data", help="Corpus path (default: the recipe's [data])."),
+    data_kind: Optional[str] = typer.Option(None, "--data-kind", help="ptb, word (WikiText/plain text) or char."),
+    sparsity_warmup: bool = typer.Option(True, "--sparsity-warmup/--no-sparsity-warmup", help="Method 1."),
+    proper_init: bool = typer.Option(True, "--proper-init/--no-proper-init", help="Method 2 (log alpha 2.0)."),
+    output_scaling: bool = typer.Option(True, "--output-scaling/--no-output-scaling", help="Method 3."),
+    train_state: bool = typer.Option(True, "--train-state/--no-train-state",
+                                     help="Save optimizer/RNG/memory state for exact resume."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train an All-Attention / Transformer-XL LM (baseline phase, or the gating phase with --gates)."""
+    from hwsim.errors import SpecError
+    from hwsim.nn.checkpoint import check_checkpoint_target
+    from hwsim.nn.config import resolve_device, train_overrides
+    from hwsim.nn.train import train
+
+    check_checkpoint_target(out)
+    if recipe is None and not resume:
+        raise SpecError("--recipe is required (except with --resume)")
+    overrides = train_overrides(resume=resume, gating=gates, steps=steps, seed=seed, lam=lam,
+                                sparsity_warmup=sparsity_warmup, proper_init=proper_init, output_scaling=output_scaling)
+    device = resolve_device(device)
+    _check_train_fits(recipe, out if resume else None, init_from)
+    result = train(recipe, out, gates=gates, init_from=init_from, resume=resume, overrides=overrides,
+                   data=_data_source(data, data_kind), device=device, progress=not quiet,
+                   save_train_state=train_state)
+    print(json.dumps({"checkpoint": str(result.checkpoint_path), "steps": result.steps,
+                      "valid_perplexity": result.valid_perplexity, "heads_open": list(result.heads_open),
+                      "tokens_per_s": round(result.tokens_per_s, 1)}))
+
+
+def _prune_cmd(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint directory to prune."),
+    out: Path = typer.Option(..., "--out", help="Where to write the pruned checkpoint."),
+    heads_per_layer: Optional[str] = typer.Option(
+        None, "--heads-per-layer", help="Heads to keep per layer, e.g. 8,6,6,4 (default: the open gates)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Physically remove closed heads; the smaller model equals the gated one with those gates fixed."""
+    from hwsim.heads import parse_heads
+    from hwsim.nn.checkpoint import check_checkpoint_target
+    from hwsim.nn.prune import prune_checkpoint
+
+    check_checkpoint_target(out)
+    heads = None
+    if heads_per_layer is not None:
+        from hwsim.nn.checkpoint import load_checkpoint
+
+        heads = parse_heads(heads_per_layer, load_checkpoint(checkpoint).spec.n_layers)
+    result = prune_checkpoint(checkpoint, out, heads)
+    payload = {"checkpoint": str(result.path), "heads_per_layer": list(result.heads_per_layer),
+               "params": result.params, "workload_params": result.workload_params}
+    if as_json:
+        print(json.dumps(payload))
+    else:
+        print(f"pruned -> {result.path}: heads per layer {list(result.heads_per_layer)}, "
+              f"{result.params:,} parameters (cost model: {result.workload_params:,})")
+
+
+def _eval_cmd(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint directory to evaluate."),
+    heads_per_layer: Optional[str] = typer.Option(
+        None, "--heads-per-layer", help="Keep this many heads per layer, chosen by gate score / importance."
+    ),
+    split: str = typer.Option("valid", "--split", help="train, valid or test."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Score at most this many tokens."),
+    data: Optional[str] = typer.Option(None, "--data", help="Corpus path (default: the checkpoint's)."),
+    data_kind: Optional[str] = typer.Option(None, "--data-kind", help="ptb, word or char."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Perplexity / bits per token over a split, memory carried across segments."""
+    from hwsim.errors import DataError
+    from hwsim.heads import parse_heads
+    from hwsim.nn.config import resolve_device
+    from hwsim.nn.evaluate import evaluate
+
+    if max_tokens is not None and max_tokens < 1:
+        raise DataError(f"--max-tokens must be positive, got {max_tokens}")
+    device = resolve_device(device)
+    heads = None
+    if heads_per_layer is not None:
+        from hwsim.nn.checkpoint import load_checkpoint
+
+        heads = parse_heads(heads_per_layer, load_checkpoint(checkpoint).spec.n_layers)
+    result = evaluate(checkpoint, heads, split=split, max_tokens=max_tokens, device=device,
+                      data=_data_source(data, data_kind))
+    if as_json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print(f"{result.split}: perplexity {result.perplexity:.2f}, {result.bits_per_token:.4f} bits/token "
+              f"over {result.tokens:,} tokens, heads per layer {list(result.heads_per_layer)}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this group's commands to ``app``."""
-
-    @app.command("train")
-    def train_cmd(
-        out: Path = typer.Option(..., "--out", help="Checkpoint directory to write (and to resume from)."),
-        recipe: Optional[Path] = typer.Option(None, "--recipe", help="Recipe TOML ([model], [train], [gates], [data])."),
-        gates: bool = typer.Option(False, "--gates", help="Gating phase: learn head gates (needs --init-from)."),
-        lam: Optional[float] = typer.Option(None, "--lambda", help="Sparsity-loss coefficient (overrides [gates])."),
-        init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this trained checkpoint."),
-        resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out exactly."),
-        steps: Optional[int] = typer.Option(None, "--steps", help="Total steps of this phase (overrides the recipe)."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
-        data: Optional[str] = typer.Option(None, "--data", help="Corpus path (default: the recipe's [data])."),
-        data_kind: Optional[str] = typer.Option(None, "--data-kind", help="ptb, word (WikiText/plain text) or char."),
-        sparsity_warmup: bool = typer.Option(True, "--sparsity-warmup/--no-sparsity-warmup", help="Method 1."),
-        proper_init: bool = typer.Option(True, "--proper-init/--no-proper-init", help="Method 2 (log alpha 2.0)."),
-        output_scaling: bool = typer.Option(True, "--output-scaling/--no-output-scaling", help="Method 3."),
-        train_state: bool = typer.Option(True, "--train-state/--no-train-state",
-                                         help="Save optimizer/RNG/memory state for exact resume."),
-        device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
-        quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-    ) -> None:
-        """Train an All-Attention / Transformer-XL LM (baseline phase, or the gating phase with --gates)."""
-        from hwsim.errors import SpecError
-        from hwsim.nn.checkpoint import check_checkpoint_target
-        from hwsim.nn.train import train
-
-        check_checkpoint_target(out)
-        if recipe is None and not resume:
-            raise SpecError("--recipe is required (except with --resume)")
-        if steps is not None and steps < 1:
-            raise SpecError(f"--steps must be positive, got {steps}")
-        if lam is not None and not 0 <= lam < float("inf"):  # NaN fails too
-            raise SpecError(f"--lambda must be a finite non-negative number, got {lam}")
-        device = _device(device)
-        _check_train_fits(recipe, out if resume else None, init_from)
-        phase = "both" if resume else "gates" if gates else "train"
-        overrides = {
-            "train": {"seed": seed, **({"steps": steps} if phase in ("train", "both") else {})},
-            "gates": {
-                "lambda": lam,
-                **({"steps": steps} if phase in ("gates", "both") else {}),
-                **({} if sparsity_warmup else {"sparsity_warmup": False}),
-                **({} if proper_init else {"proper_init": False}),
-                **({} if output_scaling else {"output_scaling": False}),
-            },
-        }
-        result = train(recipe, out, gates=gates, init_from=init_from, resume=resume, overrides=overrides,
-                       data=_data_source(data, data_kind), device=device, progress=not quiet,
-                       save_train_state=train_state)
-        print(json.dumps({"checkpoint": str(result.checkpoint_path), "steps": result.steps,
-                          "valid_perplexity": result.valid_perplexity, "heads_open": list(result.heads_open),
-                          "tokens_per_s": round(result.tokens_per_s, 1)}))
-
-    @app.command("prune")
-    def prune_cmd(
-        checkpoint: Path = typer.Argument(..., help="Checkpoint directory to prune."),
-        out: Path = typer.Option(..., "--out", help="Where to write the pruned checkpoint."),
-        heads_per_layer: Optional[str] = typer.Option(
-            None, "--heads-per-layer", help="Heads to keep per layer, e.g. 8,6,6,4 (default: the open gates)."
-        ),
-        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    ) -> None:
-        """Physically remove closed heads; the smaller model equals the gated one with those gates fixed."""
-        from hwsim.heads import parse_heads
-        from hwsim.nn.checkpoint import check_checkpoint_target
-        from hwsim.nn.prune import prune_checkpoint
-
-        check_checkpoint_target(out)
-        heads = parse_heads(heads_per_layer) if heads_per_layer is not None else None
-        if heads is not None and len(heads) == 1:
-            from hwsim.nn.checkpoint import load_checkpoint
-
-            heads = heads * load_checkpoint(checkpoint).spec.n_layers
-        result = prune_checkpoint(checkpoint, out, heads)
-        payload = {"checkpoint": str(result.path), "heads_per_layer": list(result.heads_per_layer),
-                   "params": result.params, "workload_params": result.workload_params}
-        if as_json:
-            print(json.dumps(payload))
-        else:
-            print(f"pruned -> {result.path}: heads per layer {list(result.heads_per_layer)}, "
-                  f"{result.params:,} parameters (cost model: {result.workload_params:,})")
-
-    @app.command("eval")
-    def eval_cmd(
-        checkpoint: Path = typer.Argument(..., help="Checkpoint directory to evaluate."),
-        heads_per_layer: Optional[str] = typer.Option(
-            None, "--heads-per-layer", help="Keep this many heads per layer, chosen by gate score / importance."
-        ),
-        split: str = typer.Option("valid", "--split", help="train, valid or test."),
-        max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Score at most this many tokens."),
-        data: Optional[str] = typer.Option(None, "--data", help="Corpus path (default: the checkpoint's)."),
-        data_kind: Optional[str] = typer.Option(None, "--data-kind", help="ptb, word or char."),
-        device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
-        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    ) -> None:
-        """Perplexity / bits per token over a split, memory carried across segments."""
-        from hwsim.errors import DataError
-        from hwsim.heads import parse_heads
-        from hwsim.nn.evaluate import evaluate
-
-        if max_tokens is not None and max_tokens < 1:
-            raise DataError(f"--max-tokens must be positive, got {max_tokens}")
-        device = _device(device)
-        heads = None
-        if heads_per_layer is not None:
-            from hwsim.nn.checkpoint import load_checkpoint
-
-            heads = parse_heads(heads_per_layer, load_checkpoint(checkpoint).spec.n_layers)
-        result = evaluate(checkpoint, heads, split=split, max_tokens=max_tokens, device=device,
-                          data=_data_source(data, data_kind))
-        if as_json:
-            print(json.dumps(result.to_dict()))
-        else:
-            print(f"{result.split}: perplexity {result.perplexity:.2f}, {result.bits_per_token:.4f} bits/token "
-                  f"over {result.tokens:,} tokens, heads per layer {list(result.heads_per_layer)}")
+    app.command("train")(_train_cmd)
+    app.command("prune")(_prune_cmd)
+    app.command("eval")(_eval_cmd)

@@ -9,7 +9,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from hwsim.errors import OutputError
+from hwsim.cli.common import (
+    AblationVariantsOpt,
+    DeviceOpt,
+    GateStepsOpt,
+    InitFromOpt,
+    TrainLambdasOpt,
+    TxlInitFromOpt,
+    check_report_paths,
+    default_report_path,
+)
 from hwsim.sweep.backend import Backend
 
 DEFAULT_OUT = Path("reports/pareto")
@@ -58,15 +67,31 @@ def _print_answers(answers: dict) -> None:
         print(line(front, design))
 
 
+# The option each parameter of `hwsim sweep` comes from, to tell the library which options were given.
+_FLAGS = {
+    "heads": "--heads-per-layer", "ratios": "--ratios", "ratio_mode": "--ratio-mode", "samples": "--samples",
+    "seed": "--seed", "search": "--search", "budget": "--budget", "checkpoint": "--checkpoint", "model": "--model",
+    "finetune_steps": "--finetune-steps", "align": "--align", "train_lambdas": "--train-lambdas",
+    "init_from": "--init-from", "txl_init_from": "--txl-init-from", "ablation_variants": "--ablation-variants",
+    "gate_steps": "--gate-steps", "max_perplexity": "--max-perplexity",
+    "max_perplexity_increase": "--max-perplexity-increase", "max_latency_ms": "--max-latency-ms",
+    "max_area_mm2": "--max-area-mm2", "max_energy_uj": "--max-energy-uj",
+}  # fmt: skip
+
+
+def _given(options: dict) -> list[str]:
+    """The options of ``options`` that were given on the command line (not left at their default)."""
+    flags = [flag for name, flag in _FLAGS.items() if options[name] not in (None, [], False)]
+    return flags + (["--device"] if options["device"] != "auto" else [])
+
+
 def _sweep_cmd(
     spec_file: Annotated[Optional[Path], typer.Argument(help="Sweep spec TOML (default: sweeps/default.toml).")] = None,
-    heads: Annotated[
-        _Repeat, typer.Option("--heads-per-layer", help="Heads kept per layer: 8,6,6,4, or 4 for every layer.")
-    ] = [],  # noqa: B006 - typer needs a list default
+    heads: Annotated[_Repeat, typer.Option("--heads-per-layer", help="Heads kept per layer: 8,6,6,4, or 4 for "
+                                                                     "every layer.")] = [],  # noqa: B006
     ratios: Annotated[Optional[str], typer.Option(help="Fractions of all heads removed, e.g. 0,0.25,0.5.")] = None,
-    ratio_mode: Annotated[
-        _Repeat, typer.Option("--ratio-mode", help="gate (lowest gate score first) and/or uniform.")
-    ] = [],  # noqa: B006
+    ratio_mode: Annotated[_Repeat, typer.Option("--ratio-mode", help="gate (lowest gate score first) and/or "
+                                                                     "uniform.")] = [],  # noqa: B006
     samples: Annotated[Optional[int], typer.Option(help="Random pruning configurations to add.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the random samples or of the search.")] = None,
     search: Annotated[Optional[str], typer.Option(help="Search the pruning space instead of listing it: nsga2.")] = None,
@@ -85,15 +110,16 @@ def _sweep_cmd(
     ray_address: Annotated[Optional[str], typer.Option(help="Ray address (default: a local Ray).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Results directory [default: reports/pareto].")] = None,
     report: Annotated[Optional[Path], typer.Option(help="HTML report path (default: OUT.html).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted sweep in OUT.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted sweep in OUT (a training sweep "
+                                                           "always continues).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite a sweep of other inputs in OUT.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = True,
-    train_lambdas: Annotated[Optional[str], typer.Option("--train-lambdas", help="Training sweep (hwsim train-sweep): a gated model per lambda, e.g. 0.005,0.01.")] = None,
-    init_from: Annotated[Optional[str], typer.Option("--init-from", help="Training sweep: converged All-Attention baseline.")] = None,
-    txl_init_from: Annotated[Optional[str], typer.Option("--txl-init-from", help="Training sweep: Transformer-XL baseline of equal size.")] = None,
-    ablation_variants: Annotated[Optional[str], typer.Option("--ablation-variants", help="Training sweep: extra jobs no-warmup,no-init,no-scaling,none.")] = None,
-    gate_steps: Annotated[Optional[int], typer.Option("--gate-steps", help="Training sweep: gating-phase steps.")] = None,
-    device: Annotated[str, typer.Option(help="Training sweep: auto (cuda if available), cpu or cuda.")] = "auto",
+    train_lambdas: TrainLambdasOpt = None,
+    init_from: InitFromOpt = None,
+    txl_init_from: TxlInitFromOpt = None,
+    ablation_variants: AblationVariantsOpt = None,
+    gate_steps: GateStepsOpt = None,
+    device: DeviceOpt = "auto",
     align: Annotated[bool, typer.Option("--align", help="Only head counts that fill whole folds on every "
                                                          "accelerator of the grid.")] = False,
     max_perplexity: _MaxPpl = None,
@@ -103,40 +129,56 @@ def _sweep_cmd(
     max_energy_uj: _MaxEnergy = None,
 ) -> None:
     """Sweep pruning configurations x accelerators; write the results store and an HTML Pareto report."""
+    options = dict(locals())  # every option by name: the library decides what kind of sweep they describe
+    from hwsim.sweep.config import SweepKind, sweep_kind
+
+    if sweep_kind(spec_file, _given(options)) is SweepKind.TRAINING:
+        _training_sweep(options)
+    else:
+        _pruning_sweep(options)
+
+
+def _training_sweep(o: dict) -> None:
+    """`hwsim sweep` of a training sweep: the same run as `hwsim train-sweep` with these options."""
     from hwsim.cli import trainsweep_cmds
 
-    train_options = train_lambdas is not None or init_from is not None or txl_init_from is not None
-    if train_options or trainsweep_cmds.is_train_sweep_spec(spec_file):  # run it as `hwsim train-sweep`
-        _refuse_pattern_options(spec_file or "--train-lambdas", heads or ratio_mode or ratios or samples or checkpoint
-                                or model or finetune_steps)
-        trainsweep_cmds.train_sweep_from_cli(
-            spec_file=spec_file, lambdas=train_lambdas, init_from=init_from, txl_init_from=txl_init_from,
-            ablation_variants=ablation_variants, gate_steps=gate_steps, split=split, max_tokens=max_tokens,
-            batch=batch, accels=tuple(accel), grid=tuple(grid), workers=workers or 1, backend=backend,
-            ray_address=ray_address, device=device, out=out or trainsweep_cmds.DEFAULT_OUT, report=report,
-            force=force, progress=progress)
-        return
+    trainsweep_cmds.train_sweep_from_cli(
+        spec_file=o["spec_file"], lambdas=o["train_lambdas"], init_from=o["init_from"],
+        txl_init_from=o["txl_init_from"], ablation_variants=o["ablation_variants"], gate_steps=o["gate_steps"],
+        split=o["split"], max_tokens=o["max_tokens"], batch=o["batch"], accels=tuple(o["accel"]),
+        grid=tuple(o["grid"]), workers=o["workers"] or 1, backend=o["backend"], ray_address=o["ray_address"],
+        device=o["device"], out=o["out"] or trainsweep_cmds.DEFAULT_OUT, report=o["report"], force=o["force"],
+        progress=o["progress"])
+
+
+def _pruning_sweep(o: dict) -> None:
     from hwsim.atomicio import check_output_dir
     from hwsim.report.html import write_report
     from hwsim.sweep.config import DEFAULT_SPEC_PATH, CliOverrides, apply_cli, load_sweep_spec
     from hwsim.sweep.runner import SweepRequest, run_sweep
     from hwsim.sweep.store import is_sweep_store
 
-    out = check_output_dir(DEFAULT_OUT if out is None else out, "sweep", is_sweep_store)
-    report = check_report_paths(report or out.with_suffix(".html"), (".csv", ".json"))
-    cli = CliOverrides(heads=tuple(heads), ratios=ratios, ratio_modes=tuple(ratio_mode), samples=samples, seed=seed,
-                       accels=tuple(accel), grid=tuple(grid), checkpoint=checkpoint, model=model, split=split,
-                       max_tokens=max_tokens, finetune_steps=finetune_steps, batch=batch, search=search,
-                       budget=budget, align=align or None)
-    limits = _budget(max_perplexity, max_perplexity_increase, max_latency_ms, max_area_mm2, max_energy_uj)
-    spec = apply_cli(load_sweep_spec(spec_file or DEFAULT_SPEC_PATH), cli)
-    request = SweepRequest(spec=spec, out_dir=out, workers=workers or os.cpu_count() or 1, backend=backend,
-                           ray_address=ray_address, resume=resume, force=force, progress=progress)
-    outcome = run_sweep(request)
-    if outcome.repaired:
-        print(f"note: {len(outcome.repaired)} damaged file(s) in {out} recomputed: {', '.join(outcome.repaired[:5])}"
-              + (" ..." if len(outcome.repaired) > 5 else ""), file=sys.stderr)
+    out = check_output_dir(DEFAULT_OUT if o["out"] is None else o["out"], "sweep", is_sweep_store)
+    report = check_report_paths(o["report"] or out.with_suffix(".html"), (".csv", ".json"))
+    cli = CliOverrides(heads=tuple(o["heads"]), ratios=o["ratios"], ratio_modes=tuple(o["ratio_mode"]),
+                       samples=o["samples"], seed=o["seed"], accels=tuple(o["accel"]), grid=tuple(o["grid"]),
+                       checkpoint=o["checkpoint"], model=o["model"], split=o["split"], max_tokens=o["max_tokens"],
+                       finetune_steps=o["finetune_steps"], batch=o["batch"], search=o["search"], budget=o["budget"],
+                       align=o["align"] or None)
+    limits = _budget(o["max_perplexity"], o["max_perplexity_increase"], o["max_latency_ms"], o["max_area_mm2"],
+                     o["max_energy_uj"])
+    spec = apply_cli(load_sweep_spec(o["spec_file"] or DEFAULT_SPEC_PATH), cli)
+    outcome = run_sweep(SweepRequest(spec=spec, out_dir=out, workers=o["workers"] or os.cpu_count() or 1,
+                                     backend=o["backend"], ray_address=o["ray_address"], resume=o["resume"],
+                                     force=o["force"], progress=o["progress"]))
     written = write_report(outcome.out_dir, report, budget=limits)
+    _print_outcome(spec, outcome, written)
+
+
+def _print_outcome(spec, outcome, written) -> None:
+    if outcome.repaired:
+        print(f"note: {len(outcome.repaired)} damaged file(s) in {outcome.out_dir} recomputed: "
+              f"{', '.join(outcome.repaired[:5])}" + (" ..." if len(outcome.repaired) > 5 else ""), file=sys.stderr)
     print(f"{outcome.n_points} points ({outcome.n_configs} pruning configs x {outcome.n_accels} accelerators); "
           f"perplexity evaluated this run: {outcome.evaluated_configs}, accelerators costed: {outcome.costed_accels}")
     if spec.search is not None:
@@ -148,27 +190,6 @@ def _sweep_cmd(
     print(f"results: {outcome.results_path}")
     print(f"report:  {written.html}  (data: {written.csv}, {written.json})")
     _print_answers(written.answers)
-
-
-def _refuse_pattern_options(spec_file: Path, given) -> None:
-    from hwsim.errors import SweepError
-
-    if given:
-        raise SweepError(f"{spec_file} makes this a training sweep: the pruning-pattern options "
-                         "(--heads-per-layer, --ratios, --ratio-mode, --samples, --checkpoint, --model, "
-                         "--finetune-steps) do not apply")
-
-
-def check_report_paths(html: Path, siblings: tuple[str, ...]) -> Path:
-    """Check an HTML report path and the data files written beside it before any work (no partial reports)."""
-    from hwsim.atomicio import check_output_file
-
-    html = check_output_file(html, "report")
-    if html.suffix.lower() in siblings:
-        raise OutputError(f"report path {html} would be overwritten by its own data file: give a .html name")
-    for suffix in siblings:
-        check_output_file(html.with_suffix(suffix), "report data")
-    return html
 
 
 def _report_cmd(
@@ -184,11 +205,9 @@ def _report_cmd(
     """Write a self-contained HTML report (plus CSV/JSON export) of a finished sweep."""
     from hwsim.report.html import write_report
 
-    root = results if results.is_dir() else results.parent
     limits = _budget(max_perplexity, max_perplexity_increase, max_latency_ms, max_area_mm2, max_energy_uj)
-    if output is None and root.name in ("", ".", ".."):
-        raise OutputError(f"give -o: the default report path next to {str(results)!r} has no name")
-    output = check_report_paths(output or root.with_suffix(".html"), (".csv", ".json"))
+    root = results if results.is_dir() else results.parent
+    output = default_report_path(root, output, (".csv", ".json"), results)
     written = write_report(results, output, point=point, budget=limits)
     print(f"report: {written.html}  (data: {written.csv}, {written.json})")
     _print_answers(written.answers)

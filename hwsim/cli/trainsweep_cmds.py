@@ -9,19 +9,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from hwsim.cli import common
+from hwsim.cli.common import check_report_paths
 from hwsim.sweep.backend import Backend
 
 DEFAULT_OUT = Path("reports/train-sweep")
-
-
-def is_train_sweep_spec(path: Path | None) -> bool:
-    """Whether a sweep spec file is a training sweep (has a ``[train]`` table); ``hwsim sweep`` dispatches on it."""
-    if path is None or not Path(path).is_file():
-        return False
-    from hwsim.errors import SweepError
-    from hwsim.tomlio import load_toml
-
-    return "train" in load_toml(path, SweepError)
 
 
 def train_sweep_from_cli(
@@ -49,26 +41,34 @@ def train_sweep_from_cli(
     progress: bool = True,
 ) -> None:
     """Build the request from a spec file and/or options, run the sweep, write the report, print where they are."""
+    from hwsim.atomicio import check_output_dir
+    from hwsim.trainsweep.report import write_train_report
+    from hwsim.trainsweep.runner import TrainSweepRequest, is_train_sweep_store, run_train_sweep
+
+    out = check_output_dir(out, "training sweep", is_train_sweep_store)
+    report = check_report_paths(report or out.with_suffix(".html"), (".csv", ".jobs.json"))
+    spec = _train_sweep_spec(spec_file, lambdas=lambdas, init_from=init_from, txl_init_from=txl_init_from,
+                             variants=variants, ablation_lambdas=ablation_lambdas,
+                             ablation_variants=ablation_variants, gate_steps=gate_steps, split=split,
+                             max_tokens=max_tokens, batch=batch, accels=accels, grid=grid)
+    request = TrainSweepRequest(spec=spec, out_dir=out, workers=workers, backend=backend, ray_address=ray_address,
+                                device=device, force=force, progress=progress)
+    outcome = run_train_sweep(request)
+    written = write_train_report(outcome.out_dir, report)
+    print(f"{outcome.n_jobs} jobs ({outcome.ran_jobs} run now, on {outcome.device}), {outcome.n_points} points")
+    print(f"results: {outcome.results_path}")
+    print(f"report:  {written}")
+
+
+def _train_sweep_spec(spec_file: Path | None, *, lambdas, init_from, txl_init_from, variants, ablation_lambdas,
+                      ablation_variants, gate_steps, split, max_tokens, batch, accels, grid):
+    """The spec file's training sweep (or the defaults) with the command-line options applied."""
     from dataclasses import replace
 
     from hwsim.sweep.config import parse_grid_option
     from hwsim.sweep.space import AccelGrid
-    from hwsim.trainsweep.report import write_train_report
-    from hwsim.trainsweep.runner import TrainSweepRequest, run_train_sweep
-    from hwsim.trainsweep.spec import (
-        Ablation,
-        TrainSweepSpec,
-        load_train_sweep_spec,
-        parse_lambdas,
-        parse_variants,
-    )
+    from hwsim.trainsweep.spec import Ablation, TrainSweepSpec, load_train_sweep_spec, parse_lambdas, parse_variants
 
-    from hwsim.atomicio import check_output_dir
-    from hwsim.cli.sweep_cmds import check_report_paths
-    from hwsim.trainsweep.runner import is_train_sweep_store
-
-    out = check_output_dir(out, "training sweep", is_train_sweep_store)
-    report = check_report_paths(report or out.with_suffix(".html"), (".csv", ".jobs.json"))
     spec = load_train_sweep_spec(spec_file) if spec_file else TrainSweepSpec()
     spec = spec.with_overrides(
         lambdas=parse_lambdas(lambdas, "--train-lambdas") if lambdas is not None else None,
@@ -84,24 +84,18 @@ def train_sweep_from_cli(
     if accels or grid:
         spec = replace(spec, accel=AccelGrid(presets=accels or spec.accel.presets,
                                              grid=tuple(parse_grid_option(g) for g in grid)))
-    request = TrainSweepRequest(spec=spec, out_dir=out, workers=workers, backend=backend, ray_address=ray_address,
-                                device=device, force=force, progress=progress)
-    outcome = run_train_sweep(request)
-    written = write_train_report(outcome.out_dir, report)
-    print(f"{outcome.n_jobs} jobs ({outcome.ran_jobs} run now, on {outcome.device}), {outcome.n_points} points")
-    print(f"results: {outcome.results_path}")
-    print(f"report:  {written}")
+    return spec
 
 
 def _train_sweep_cmd(
     spec_file: Annotated[Optional[Path], typer.Argument(help="Sweep spec TOML with a [train] table.")] = None,
-    lambdas: Annotated[Optional[str], typer.Option("--train-lambdas", help="Sparsity coefficients, e.g. 0.005,0.01,0.015,0.02.")] = None,
-    init_from: Annotated[Optional[str], typer.Option("--init-from", help="Converged All-Attention baseline checkpoint.")] = None,
-    txl_init_from: Annotated[Optional[str], typer.Option("--txl-init-from", help="Transformer-XL baseline of equal size.")] = None,
+    lambdas: common.TrainLambdasOpt = None,
+    init_from: common.InitFromOpt = None,
+    txl_init_from: common.TxlInitFromOpt = None,
     variants: Annotated[Optional[str], typer.Option("--variants", help="Training methods of every job: full, no-warmup, no-init, no-scaling, none.")] = None,
-    ablation_variants: Annotated[Optional[str], typer.Option("--ablation-variants", help="Extra All-Attention jobs with these variants.")] = None,
+    ablation_variants: common.AblationVariantsOpt = None,
     ablation_lambdas: Annotated[Optional[str], typer.Option("--ablation-lambdas", help="Lambdas of the ablation jobs (default: the first lambda).")] = None,
-    gate_steps: Annotated[Optional[int], typer.Option("--gate-steps", help="Gating-phase steps (default: the recipe's [gates] steps).")] = None,
+    gate_steps: common.GateStepsOpt = None,
     split: Annotated[Optional[str], typer.Option(help="Split the pruned models are evaluated on.")] = None,
     max_tokens: Annotated[Optional[int], typer.Option(help="Evaluate on the first N tokens of the split only.")] = None,
     batch: Annotated[Optional[int], typer.Option(help="Batch size of the costed workload.")] = None,
@@ -110,7 +104,7 @@ def _train_sweep_cmd(
     workers: Annotated[int, typer.Option(help="Jobs run in parallel (local processes).")] = 1,
     backend: Annotated[Backend, typer.Option(help="local process pool or a Ray cluster.")] = Backend.LOCAL,
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: start a local Ray).")] = None,
-    device: Annotated[str, typer.Option(help="auto (cuda if available), cpu or cuda.")] = "auto",
+    device: common.DeviceOpt = "auto",
     out: Annotated[Path, typer.Option(help="Results directory (jobs, checkpoints, tables).")] = DEFAULT_OUT,
     report: Annotated[Optional[Path], typer.Option(help="HTML report path (default: OUT.html).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUT even if it holds a sweep of other inputs.")] = False,
@@ -136,13 +130,9 @@ def _train_report_cmd(
     seeds: Annotated[list[Path], typer.Option("--seeds", help="With --markdown: results of the same sweep from other seeds (repeatable); prints the seed-spread table.")] = [],  # noqa: B006
 ) -> None:
     """Write the HTML report of a finished training sweep."""
-    from hwsim.cli.sweep_cmds import check_report_paths
-    from hwsim.errors import OutputError
     from hwsim.trainsweep.report import seeds_markdown, summary_markdown, write_train_report
 
-    if output is None and results.name in ("", ".", ".."):
-        raise OutputError(f"give -o: the default report path next to {str(results)!r} has no name")
-    output = check_report_paths(output or results.with_suffix(".html"), (".csv", ".jobs.json"))
+    output = common.default_report_path(results, output, (".csv", ".jobs.json"), results)
     frame = _readable_train_results(results)
     if markdown:
         print(summary_markdown(frame, accel))

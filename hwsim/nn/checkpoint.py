@@ -87,7 +87,8 @@ def save_checkpoint(
     weights_dtype: str = "float32",
     state_tensors: dict | None = None,
 ) -> Path:
-    """Write a checkpoint directory atomically (temp directory, then rename)."""
+    """Write a checkpoint directory atomically: a temporary directory beside it, then swapped in (see
+    :func:`_replace_dir`), so that ``path`` holds the old or the new checkpoint at every moment, never neither."""
     from safetensors.torch import save_file
 
     path = check_checkpoint_target(path)
@@ -155,15 +156,59 @@ def check_checkpoint_target(path: str | Path | None) -> Path:
 
 
 def _replace_dir(tmp: Path, path: Path) -> None:
-    """Move the finished directory ``tmp`` to ``path``; an old checkpoint there is set aside under a fresh name
-    (never a fixed one that might be a user's directory) and deleted only after the new one is in place."""
+    """Move the finished directory ``tmp`` to ``path`` with a checkpoint on disk at every moment.
+
+    Where the system can swap two directories in one step (Linux ``renameat2(RENAME_EXCHANGE)``) the new checkpoint
+    takes the old one's place atomically and the old one, now at ``tmp``, is deleted. Elsewhere the old checkpoint
+    is first set aside under a fresh name beside it (never a fixed one that might be a user's directory), the new
+    one moved in, and the old one deleted; a run killed between the two moves leaves the old checkpoint set aside,
+    and :func:`load_checkpoint` moves it back (:func:`_recover_set_aside`)."""
+    if path.exists() and _exchange(tmp, path):
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
     old = None
     if path.exists():
-        old = Path(tempfile.mkdtemp(prefix=path.name + ".old-", dir=path.parent))
+        old = Path(tempfile.mkdtemp(prefix=path.name + SET_ASIDE, dir=path.parent))
         os.replace(path, old)  # rename(2) onto an empty directory
     os.replace(tmp, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+SET_ASIDE = ".old-"  # infix of an old checkpoint set aside while a new one replaces it (no atomic exchange)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the directory entries ``a`` and ``b`` atomically (Linux renameat2 with RENAME_EXCHANGE, kernel 3.15+);
+    False where the system, its C library or the filesystem cannot."""
+    import ctypes
+    import errno
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # a C library without renameat2 (glibc < 2.28, some musl builds)
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2  # <fcntl.h> AT_FDCWD, <linux/fs.h> RENAME_EXCHANGE
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _recover_set_aside(path: Path) -> None:
+    """A checkpoint missing at ``path`` but set aside beside it by an interrupted :func:`_replace_dir` is moved back."""
+    if path.exists() or not path.parent.is_dir():
+        return
+    aside = sorted((p for p in path.parent.glob(path.name + SET_ASIDE + "*") if is_checkpoint_dir(p)),
+                   key=lambda p: p.stat().st_mtime)
+    if aside:
+        os.replace(aside[-1], path)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -171,6 +216,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     from safetensors.torch import load_file
 
     path = Path(path)
+    _recover_set_aside(path)
     if not path.is_dir():
         raise CheckpointError(f"checkpoint not found: {path} (expected a directory with {WEIGHTS} and {META})")
     for name in (WEIGHTS, META):

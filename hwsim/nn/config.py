@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hwsim.errors import SpecError
+from hwsim.tomlio import check_keys
 from hwsim.nn.optim import OptimizerKind, Schedule
 
 
@@ -109,13 +110,12 @@ def _from_table(cls, table: dict[str, Any] | None, name: str, renames: dict[str,
     if table is not None and not isinstance(table, dict):
         raise SpecError(f"recipe [{name}] must be a table, got {table!r}")
     table = dict(table or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    toml_names = {dst: src for src, dst in (renames or {}).items()}  # field -> its key in the recipe
+    check_keys(table, [toml_names.get(f, f) for f in fields], f"recipe [{name}]", SpecError)
     for src, dst in (renames or {}).items():
         if src in table:
             table[dst] = table.pop(src)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(table) - set(fields))
-    if unknown:
-        raise SpecError(f"recipe [{name}] has unknown key(s): {', '.join(unknown)}")
     values = {}
     for key, raw in table.items():
         default = fields[key].default
@@ -164,6 +164,26 @@ def gate_config(table: dict | None) -> GateConfig:
     if cfg.steps < 1 or cfg.lr <= 0:
         raise SpecError("recipe [gates]: steps and lr must be positive")
     return cfg
+
+
+def train_overrides(*, resume: bool, gating: bool, steps: int | None = None, seed: int | None = None,
+                    lam: float | None = None, sparsity_warmup: bool = True, proper_init: bool = True,
+                    output_scaling: bool = True) -> dict[str, dict[str, Any]]:
+    """The recipe overrides ({"train": ..., "gates": ...}) of `hwsim train`'s options, checked.
+
+    ``steps`` is the total of the phase being run: [train] steps for the baseline phase, [gates] steps for the
+    gating phase; a resumed run takes its phase from the checkpoint, so there it sets both (only the resumed phase's
+    table is read). The three methods of Shim et al. are on unless switched off; None values leave the recipe's."""
+    if steps is not None and steps < 1:
+        raise SpecError(f"--steps must be positive, got {steps}")
+    if lam is not None and not 0 <= lam < float("inf"):  # NaN fails too
+        raise SpecError(f"--lambda must be a finite non-negative number, got {lam}")
+    methods = {"sparsity_warmup": sparsity_warmup, "proper_init": proper_init, "output_scaling": output_scaling}
+    return {
+        "train": {"seed": seed, **({"steps": steps} if resume or not gating else {})},
+        "gates": {"lambda": lam, **({"steps": steps} if resume or gating else {}),
+                  **{key: False for key, on in methods.items() if not on}},
+    }
 
 
 def resolve_device(device: str) -> str:

@@ -21,10 +21,11 @@ from tqdm import tqdm
 from hwsim.errors import CheckpointError, DataError
 from hwsim.nn.checkpoint import load_checkpoint, load_train_tensors, save_checkpoint
 from hwsim.nn.config import GateConfig, TrainConfig, gate_config, train_config
-from hwsim.nn.data import DataSource, batchify, load_corpus, n_segments
+from hwsim.nn.data import DataSource, batchify, load_corpus
 from hwsim.nn.evaluate import result_from_nll, stream_nll
 from hwsim.nn.model import Dropouts, build_model
 from hwsim.nn.optim import OptimizerKind, build_optimizer, lr_factor
+from hwsim.nn.step import segments_per_epoch, step_segment, train_step
 from hwsim.spec import ModelSpec, load_recipe
 
 
@@ -100,6 +101,37 @@ def _restore_optimizer(opt, tensors: dict, meta: dict) -> None:
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Run:
+    """One training run, resolved: the merged recipe and its configs, the phase, the checkpoint it starts from."""
+
+    out_dir: Path
+    raw: dict
+    spec: ModelSpec
+    cfg: TrainConfig
+    gcfg: GateConfig
+    gating: bool  # the gating phase of Shim et al. (else the baseline phase)
+    ckpt: object | None  # the checkpoint resumed or started from
+    data: DataSource
+    vocab_fixed: tuple[str, ...] | None
+    resume: bool
+    init_from: str | Path | None
+    state_tensors: dict
+
+    @property
+    def lr(self) -> float:
+        return self.gcfg.lr if self.gating else self.cfg.lr
+
+    @property
+    def total_steps(self) -> int:
+        return self.gcfg.steps if self.gating else self.cfg.steps
+
+    def lr_factor(self, step: int) -> float:
+        phase = self.gcfg if self.gating else self.cfg
+        return lr_factor(step, schedule=phase.schedule, warmup_steps=phase.warmup_steps,
+                         total_steps=self.total_steps, min_lr_ratio=self.cfg.min_lr_ratio)
+
+
 def train(
     recipe: dict | str | Path,
     out_dir: str | Path,
@@ -120,12 +152,39 @@ def train(
     ``resume`` continues the run saved in ``out_dir`` exactly (its recipe, phase and state; overrides may extend
     ``steps``). ``stop_after`` stops after that global step (schedule unchanged), for interrupted-run tests.
     """
-    out_dir = Path(out_dir)
+    run = _resolve_run(recipe, Path(out_dir), gates, init_from, resume, overrides, data)
+    torch.manual_seed(run.cfg.seed)
+    corpus = load_corpus(run.data, run.vocab_fixed or None)
+    if len(corpus.vocab) > run.spec.vocab_size:
+        raise DataError(f"corpus vocabulary has {len(corpus.vocab)} symbols but the spec's vocab_size is "
+                        f"{run.spec.vocab_size}")
+    rows = batchify(corpus.stream("train"), run.cfg.batch_size)
+    per_epoch = segments_per_epoch(rows, run.spec.segment_len)
+    valid_rows = batchify(corpus.stream("valid"), run.cfg.eval_batch_size)
+    model = _build_model(run, device)
+    opt = build_optimizer(run.cfg.optimizer, _param_groups(model, run.cfg, run.gcfg if run.gating else None, run.lr),
+                          lr=run.lr, betas=run.cfg.betas, weight_decay=run.cfg.weight_decay)
+    start, history, mems = _restore(run, model, opt, device) if resume else (0, [], None)
+    end = run.total_steps if stop_after is None else min(run.total_steps, stop_after)
+    train_state = {"phase": "gates" if run.gating else "baseline", "init_log_alpha": run.gcfg.start_log_alpha,
+                   "init_from": str(init_from) if init_from else run.ckpt.train_state.get("init_from") if resume
+                   else None}
+
+    def save(step: int, mems) -> None:
+        _save(run.out_dir, model, run.raw, run.data, corpus.vocab, {**train_state, "step": step}, history, run.cfg,
+              opt, mems, save_train_state)
+
+    return _loop(run, model, opt, (rows, per_epoch, valid_rows), range(start, end), history, mems, device,
+                 progress, save)
+
+
+def _resolve_run(recipe, out_dir: Path, gating: bool, init_from, resume: bool, overrides, data) -> _Run:
+    """The run ``train`` is asked for, checked: a resumed run takes recipe, phase and state from ``out_dir``."""
     state_tensors: dict = {}
     if resume:
         ckpt = load_checkpoint(out_dir)
         raw = _merge(ckpt.recipe, overrides)
-        gates = ckpt.gated
+        gating = ckpt.gated
         state_tensors = load_train_tensors(out_dir)
         data = data or DataSource.from_dict(ckpt.data)
         vocab_fixed = ckpt.vocab
@@ -140,107 +199,89 @@ def train(
         raise CheckpointError(f"checkpoint {ckpt.path} was trained with a different model spec than the recipe")
     if ckpt is not None and not resume and ckpt.heads_per_layer != spec.full_heads():
         raise CheckpointError(f"checkpoint {ckpt.path} is pruned ({list(ckpt.heads_per_layer)}); train from a full one")
-    if gates and init_from is None and not resume:
+    if gating and init_from is None and not resume:
         raise CheckpointError("the gating phase starts from a trained checkpoint: pass --init-from CKPT")
-    lr = gcfg.lr if gates else cfg.lr
-    total_steps = gcfg.steps if gates else cfg.steps
-    schedule = gcfg.schedule if gates else cfg.schedule
-    warmup = gcfg.warmup_steps if gates else cfg.warmup_steps
+    return _Run(out_dir=out_dir, raw=raw, spec=spec, cfg=cfg, gcfg=gcfg, gating=gating, ckpt=ckpt, data=data,
+                vocab_fixed=vocab_fixed, resume=resume, init_from=init_from, state_tensors=state_tensors)
 
-    torch.manual_seed(cfg.seed)
-    corpus = load_corpus(data, vocab_fixed or None)
-    if len(corpus.vocab) > spec.vocab_size:
-        raise DataError(f"corpus vocabulary has {len(corpus.vocab)} symbols but the spec's vocab_size is {spec.vocab_size}")
-    rows = batchify(corpus.stream("train"), cfg.batch_size)
-    per_epoch = n_segments(rows, spec.segment_len)
-    if per_epoch < 1:
-        raise DataError(f"training split is too short for batch {cfg.batch_size} x segment {spec.segment_len}")
-    valid_rows = batchify(corpus.stream("valid"), cfg.eval_batch_size)
 
-    model = build_model(
-        spec,
-        gated=gates,
-        dropouts=_dropouts(cfg),
-        same_length=cfg.same_length,
-        output_scaling=gates and gcfg.output_scaling,
-        init_log_alpha=gcfg.start_log_alpha,
-    )
-    if ckpt is not None:
-        src = ckpt.build_model()
+def _build_model(run: _Run, device: str):
+    """The model of the run, with the starting checkpoint's weights (not its gates, if it had none), in train mode."""
+    cfg, gcfg = run.cfg, run.gcfg
+    model = build_model(run.spec, gated=run.gating, dropouts=_dropouts(cfg), same_length=cfg.same_length,
+                        output_scaling=run.gating and gcfg.output_scaling, init_log_alpha=gcfg.start_log_alpha)
+    if run.ckpt is not None:
+        src = run.ckpt.build_model()
         own = model.state_dict()
         for key, value in src.state_dict().items():
-            if key in own and not (key.endswith("log_alpha") and not ckpt.gated):
+            if key in own and not (key.endswith("log_alpha") and not run.ckpt.gated):
                 own[key] = value
         model.load_state_dict(own)
-    model.to(device).train()
-    opt = build_optimizer(cfg.optimizer, _param_groups(model, cfg, gcfg if gates else None, lr), lr=lr,
-                          betas=cfg.betas, weight_decay=cfg.weight_decay)
-    start, history, mems = 0, [], None
-    if resume:
-        start = int(ckpt.train_state["step"])
-        history = list(ckpt.history)
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                p.copy_(state_tensors.get(f"master.{name}", ckpt.weights[name].float()))
-        _restore_optimizer(opt, state_tensors, ckpt.train_state["optimizer"])
-        torch.set_rng_state(state_tensors["rng.torch"])
-        if "mem.0" in state_tensors:
-            mems = [state_tensors[f"mem.{i}"].to(device) for i in range(spec.n_layers)]
-    use_amp = cfg.amp and device.startswith("cuda")
-    train_state = {"phase": "gates" if gates else "baseline", "init_log_alpha": gcfg.start_log_alpha,
-                   "init_from": str(init_from) if init_from else ckpt.train_state.get("init_from") if resume else None}
-    tokens_per_step = cfg.batch_size * spec.segment_len
-    bar = tqdm(total=total_steps, initial=start, disable=not progress, desc=train_state["phase"], unit="step",
-               dynamic_ncols=True)
-    t0, done_tokens, running, n_running = time.perf_counter(), 0, 0.0, 0
-    result_ppl = float("nan")
-    end = total_steps if stop_after is None else min(total_steps, stop_after)
-    for step in range(start, end):
-        seg = step % per_epoch
-        if seg == 0:
-            mems = None  # new epoch: the streams restart, so the memory does too
-        x = rows[:, seg * spec.segment_len : (seg + 1) * spec.segment_len + 1].to(device)
-        factor = lr_factor(step, schedule=schedule, warmup_steps=warmup, total_steps=total_steps,
-                           min_lr_ratio=cfg.min_lr_ratio)
+    return model.to(device).train()
+
+
+def _restore(run: _Run, model, opt, device: str) -> tuple[int, list, list | None]:
+    """A resumed run's state: (step, history, memory); master weights, optimizer moments and RNG restored."""
+    ckpt, tensors = run.ckpt, run.state_tensors
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(tensors.get(f"master.{name}", ckpt.weights[name].float()))
+    _restore_optimizer(opt, tensors, ckpt.train_state["optimizer"])
+    torch.set_rng_state(tensors["rng.torch"])
+    mems = [tensors[f"mem.{i}"].to(device) for i in range(run.spec.n_layers)] if "mem.0" in tensors else None
+    return int(ckpt.train_state["step"]), list(ckpt.history), mems
+
+
+def _loop(run: _Run, model, opt, data, steps: range, history: list, mems, device: str, progress: bool,
+          save) -> TrainResult:
+    """The training steps (``hwsim.nn.step.train_step``), validating and saving every ``eval_every`` and at the end."""
+    rows, per_epoch, valid_rows = data
+    cfg, use_amp = run.cfg, run.cfg.amp and device.startswith("cuda")
+    bar = tqdm(total=run.total_steps, initial=steps.start, disable=not progress,
+               desc="gates" if run.gating else "baseline", unit="step", dynamic_ncols=True)
+    t0, done_tokens, losses, result_ppl = time.perf_counter(), 0, [], float("nan")
+    for step in steps:
+        x, restart = step_segment(rows, step, per_epoch, run.spec.segment_len)
         for g in opt.param_groups:
-            g["lr"] = lr * factor * g["lr_mult"]
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-            nll, mems = model(x[:, :-1], mems, x[:, 1:])
-            loss = nll.float().mean()
-            lam = gcfg.lambda_at(step) if gates else 0.0
-            total = loss + lam * model.expected_l0().to(loss.device) if gates else loss
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        if cfg.clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.non_gate_parameters(), cfg.clip)
-        opt.step()
-        done_tokens += tokens_per_step
-        running, n_running = running + float(loss.detach()), n_running + 1
+            g["lr"] = run.lr * run.lr_factor(step) * g["lr_mult"]
+        lam = run.gcfg.lambda_at(step) if run.gating else 0.0
+        loss, mems = train_step(model, opt, x.to(device), None if restart else mems, lam=lam if run.gating else None,
+                                clip=cfg.clip, clip_params=model.non_gate_parameters(), use_amp=use_amp)
+        done_tokens += cfg.batch_size * run.spec.segment_len
+        losses.append(float(loss.detach()))
         rate = done_tokens / max(time.perf_counter() - t0, 1e-9)
         bar.update(1)
-        bar.set_postfix(loss=f"{float(loss.detach()):.3f}", tok_s=f"{rate:.0f}", refresh=False)
-        last = step + 1 == end
-        if (step + 1) % max(cfg.eval_every, 1) == 0 or last:
-            nll_sum, count = stream_nll(model, valid_rows, spec.segment_len, cfg.eval_tokens or None)
-            res = result_from_nll(nll_sum, count, "valid", model.heads_open())
-            result_ppl = res.perplexity
-            entry = {"step": step + 1, "train_loss": running / max(n_running, 1), "valid_perplexity": res.perplexity,
-                     "heads_open": list(model.heads_open()), "lambda": lam, "tokens_per_s": rate}
-            if gates:
-                entry["expected_l0"] = float(model.expected_l0().detach())
-                entry["log_alpha"] = model.log_alphas().cpu().tolist()
+        bar.set_postfix(loss=f"{losses[-1]:.3f}", tok_s=f"{rate:.0f}", refresh=False)
+        if (step + 1) % max(cfg.eval_every, 1) == 0 or step + 1 == steps.stop:
+            entry = _validate(run, model, valid_rows, step + 1, sum(losses) / max(len(losses), 1), lam, rate)
+            result_ppl, losses = entry["valid_perplexity"], []
             history.append(entry)
-            running, n_running = 0.0, 0
-            msg = f"step {step + 1}: train loss {entry['train_loss']:.3f}  valid ppl {res.perplexity:.2f}"
-            if gates:
-                msg += f"  heads open per layer {entry['heads_open']}  E[L0] {entry['expected_l0']:.1f}  lambda {lam:.4g}"
-            bar.write(msg, file=sys.stderr)
-            _save(out_dir, model, raw, data, corpus.vocab, {**train_state, "step": step + 1}, history, cfg, opt, mems,
-                  save_train_state)
+            bar.write(_log_line(entry, run.gating), file=sys.stderr)
+            save(step + 1, mems)
     bar.close()
-    return TrainResult(checkpoint_path=out_dir, steps=end, valid_perplexity=result_ppl,
-                       heads_open=tuple(model.heads_open()), tokens_per_s=done_tokens / max(time.perf_counter() - t0, 1e-9),
-                       history=tuple(history))
+    return TrainResult(checkpoint_path=run.out_dir, steps=steps.stop, valid_perplexity=result_ppl,
+                       heads_open=tuple(model.heads_open()),
+                       tokens_per_s=done_tokens / max(time.perf_counter() - t0, 1e-9), history=tuple(history))
+
+
+def _validate(run: _Run, model, valid_rows, step: int, train_loss: float, lam: float, rate: float) -> dict:
+    """The history entry of a validation after ``step`` steps (gate state too in the gating phase)."""
+    nll_sum, count = stream_nll(model, valid_rows, run.spec.segment_len, run.cfg.eval_tokens or None)
+    res = result_from_nll(nll_sum, count, "valid", model.heads_open())
+    entry = {"step": step, "train_loss": train_loss, "valid_perplexity": res.perplexity,
+             "heads_open": list(model.heads_open()), "lambda": lam, "tokens_per_s": rate}
+    if run.gating:
+        entry["expected_l0"] = float(model.expected_l0().detach())
+        entry["log_alpha"] = model.log_alphas().cpu().tolist()
+    return entry
+
+
+def _log_line(entry: dict, gating: bool) -> str:
+    msg = f"step {entry['step']}: train loss {entry['train_loss']:.3f}  valid ppl {entry['valid_perplexity']:.2f}"
+    if gating:
+        msg += (f"  heads open per layer {entry['heads_open']}  E[L0] {entry['expected_l0']:.1f}  "
+                f"lambda {entry['lambda']:.4g}")
+    return msg
 
 
 def _save(out_dir, model, raw, data, vocab, train_state, history, cfg, opt, mems, with_state) -> None:

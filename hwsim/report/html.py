@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from hwsim.errors import SweepError
-from hwsim.report import sections
+from hwsim.report import sections, toolkit
 from hwsim.sweep.queries import Budget
-from hwsim.sweep.pareto import fronts_for, objective_matrix
+from hwsim.sweep.pareto import fronts_for
 from hwsim.sweep.store import atomic_write_bytes, atomic_write_frame, load_results
 
 TABLE_COLUMNS = ("heads_per_layer", "accel", "perplexity", "params", "macs", "latency_s", "area_mm2", "energy_pj",
@@ -76,27 +76,8 @@ def _heads(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in str(text).split(","))
 
 
-def _table(front: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ("row", *TABLE_COLUMNS))
-    body = []
-    for idx, row in front.iterrows():
-        cells = [str(idx)]
-        for c in TABLE_COLUMNS:
-            v = row[c]
-            cells.append(f"{v:.5g}" if isinstance(v, (float, np.floating)) else html.escape(str(v)))
-        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return f'<table id="front-table"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
-
-
-_CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1400px}h1{font-size:1.5em}
-.grid{display:grid;grid-template-columns:1fr 1fr;gap:12px}table{border-collapse:collapse;font-size:.85em}
-td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f3f3f3}.note{color:#555}"""
-
-
 def render_html(frame: pd.DataFrame, manifest: dict[str, Any], chosen: int, series: dict[str, dict[str, list]],
                 exports: tuple[str, str], answers_html: str = "") -> str:
-    import plotly.offline
-
     from hwsim.report.figures import front_scatter, heads_heatmap, layer_breakdown
 
     has_ppl = bool(frame["perplexity"].notna().any())
@@ -112,8 +93,7 @@ def render_html(frame: pd.DataFrame, manifest: dict[str, Any], chosen: int, seri
         heads_heatmap(front3d, n_layers, f"heads kept per layer on the 3-D front ({quality}, latency, area)"),
         layer_breakdown(series, names, f"per-layer breakdown of row {chosen} on {row['accel']}"),
     ]
-    divs = [f.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{i}", config={"displaylogo": False})
-            for i, f in enumerate(figs)]
+    divs = toolkit.figure_divs(figs)
     inputs = manifest["inputs"]
     note = "" if has_ppl else ('<p class="note">Cost-only sweep (no checkpoint): kept parameters stand in for '
                                "perplexity on the quality axis and in the fronts.</p>")
@@ -121,18 +101,15 @@ def render_html(frame: pd.DataFrame, manifest: dict[str, Any], chosen: int, seri
                f"{frame['accel_id'].nunique()} accelerators; model {html.escape(str(inputs['model_spec'].get('name')))}"
                f" ({inputs['model_spec']['n_layers']} layers x {inputs['model_spec']['n_heads']} heads); checkpoint "
                f"{html.escape(str(manifest['spec'].get('checkpoint') or 'none'))}.")
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>hwsim Pareto report</title><style>{_CSS}</style>
-<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head>
-<body><h1>hwsim: perplexity vs hardware cost of head-pruned models</h1>
+    front_table = toolkit.table(front3d, TABLE_COLUMNS, "front-table", "row")
+    body = f"""<h1>hwsim: perplexity vs hardware cost of head-pruned models</h1>
 <p>{summary} Exports: <a href="{html.escape(exports[0])}">CSV (all points)</a>,
 <a href="{html.escape(exports[1])}">JSON (front, baseline, breakdown)</a>.</p>{note}
 <div class="grid"><div>{divs[0]}</div><div>{divs[1]}</div></div>
 <div>{divs[2]}</div><div>{divs[3]}</div>
 {answers_html}
-<h2>3-D front ({quality}, latency, area): {len(front3d)} points</h2>{_table(front3d)}
-</body></html>
-"""
+<h2>3-D front ({quality}, latency, area): {len(front3d)} points</h2>{front_table}"""
+    return toolkit.page("hwsim Pareto report", body, inline_plotlyjs=True)
 
 
 def write_report(results: str | Path, html_path: str | Path, point: int | None = None,

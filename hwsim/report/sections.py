@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hwsim.report import toolkit
 from hwsim.sweep.queries import BEST_OF, Budget, best_under, knees, limits
 
 DESIGN_COLUMNS = ("heads_per_layer", "accel", "perplexity", "latency_s", "area_mm2", "energy_pj", "params", "macs",
@@ -40,12 +41,6 @@ def knee_data(frame: pd.DataFrame, has_perplexity: bool) -> dict[str, Any]:
     return {front: _design(frame, row) for front, row in knees(frame, has_perplexity).items()}
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, (float, np.floating)):
-        return f"{v:.5g}"
-    return html.escape(str(v))
-
-
 def _rows_table(table_id: str, first: str, rows: dict[str, dict[str, Any] | None]) -> str:
     cols = ("row", *DESIGN_COLUMNS)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in (first, *cols))
@@ -55,7 +50,7 @@ def _rows_table(table_id: str, first: str, rows: dict[str, dict[str, Any] | None
             body.append(f"<tr><td>{html.escape(name)}</td><td colspan='{len(cols)}'>no design within the budget"
                         "</td></tr>")
         else:
-            body.append(f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{_fmt(design.get(c, ''))}</td>"
+            body.append(f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{toolkit.cell(design.get(c, ''))}</td>"
                                                                      for c in cols) + "</tr>")
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 

@@ -14,14 +14,17 @@ TOML layout (every table optional except that the space must not be empty; paths
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from hwsim.errors import SweepError
+from hwsim.heads import heads_text
 from hwsim.sweep.search import SearchSpec
 from hwsim.sweep.space import AccelGrid, PruningSpace, RandomSamples, RatioMode
-from hwsim.tomlio import load_toml
+from hwsim.tomlio import check_keys, load_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SPEC_PATH = ROOT / "sweeps" / "default.toml"
@@ -85,13 +88,7 @@ _SEARCH_KEYS = {"algorithm", "budget", "seed", "population"}
 
 
 def _check_keys(table: Any, allowed: set[str], where: str, source: str) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise SweepError(f"{source}: [{where}] must be a table")
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        known = ", ".join(sorted(allowed))
-        raise SweepError(f"{source}: unknown key(s) in [{where}]: {', '.join(unknown)} (known: {known})")
-    return table
+    return check_keys(table, sorted(allowed), f"{source}: [{where}]", SweepError)
 
 
 def _list(value: Any, what: str, source: str) -> list[Any]:
@@ -111,16 +108,6 @@ def _bool(value: Any, what: str, source: str) -> bool:
     if not isinstance(value, bool):
         raise SweepError(f"{source}: {what} must be true or false, got {value!r}")
     return value
-
-
-def _heads_text(value: Any, source: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, list) and all(isinstance(v, int) for v in value):
-        return ",".join(str(v) for v in value)
-    raise SweepError(f"{source}: heads_per_layer entry {value!r} is not '8,6,6,4', [8,6,6,4] or an integer")
 
 
 def _ratio_modes(values: list[Any], source: str) -> tuple[RatioMode, ...]:
@@ -154,8 +141,8 @@ def parse_sweep_spec(raw: dict[str, Any], base: Path, source: str) -> SweepSpec:
         raise SweepError(f"{source}: pruning.ratios must be numbers, got {ratios!r}")
     max_tokens = sweep.get("max_tokens")
     space = PruningSpace(
-        heads=tuple(_heads_text(h, source) for h in _list(pruning.get("heads_per_layer", []), "heads_per_layer",
-                                                          source)),
+        heads=tuple(heads_text(h, SweepError, f"{source}: heads_per_layer")
+                    for h in _list(pruning.get("heads_per_layer", []), "heads_per_layer", source)),
         ratios=tuple(float(r) for r in ratios),
         ratio_modes=_ratio_modes(_list(pruning.get("ratio_modes", ["gate", "uniform"]), "ratio_modes", source), source),
         ranges=tuple(str(r) for r in _list(pruning.get("ranges", []), "pruning.ranges", source)),
@@ -330,3 +317,43 @@ def _apply_common(spec: SweepSpec, cli: CliOverrides) -> SweepSpec:
         if value is not None:
             spec = replace(spec, **{name: value})
     return spec
+
+
+class SweepKind(str, Enum):
+    """What ``hwsim sweep`` runs: a pruning x accelerator sweep, or a training sweep (``hwsim train-sweep``)."""
+
+    PRUNING = "pruning"
+    TRAINING = "training"
+
+
+# `hwsim sweep` options that start a training sweep, options only a training sweep honours, and options only a
+# pruning sweep honours. A sweep of the other kind refuses them by name instead of dropping them.
+TRAINING_STARTERS = ("--train-lambdas", "--init-from", "--txl-init-from")
+TRAINING_ONLY = (*TRAINING_STARTERS, "--ablation-variants", "--gate-steps", "--device")
+PRUNING_ONLY = ("--heads-per-layer", "--ratios", "--ratio-mode", "--samples", "--seed", "--search", "--budget",
+                "--checkpoint", "--model", "--finetune-steps", "--align", "--max-perplexity",
+                "--max-perplexity-increase", "--max-latency-ms", "--max-area-mm2", "--max-energy-uj")
+
+
+def is_train_sweep_file(path: str | Path | None) -> bool:
+    """Whether a sweep spec file describes a training sweep (it has a ``[train]`` table)."""
+    if path is None or not Path(path).is_file():
+        return False
+    return "train" in load_toml(path, SweepError)
+
+
+def sweep_kind(spec_file: str | Path | None, given: Iterable[str]) -> SweepKind:
+    """The kind of sweep ``hwsim sweep SPEC_FILE`` with the options ``given`` runs.
+
+    A spec file with a ``[train]`` table or a training option (:data:`TRAINING_STARTERS`) makes it a training
+    sweep. Options the chosen kind does not honour are an error naming them, never silently dropped (a training
+    sweep has no ``--seed``: its jobs take their seeds from the recipes)."""
+    given = set(given)
+    training = is_train_sweep_file(spec_file) or bool(given & set(TRAINING_STARTERS))
+    kind, foreign = ((SweepKind.TRAINING, PRUNING_ONLY) if training else (SweepKind.PRUNING, TRAINING_ONLY))
+    refused = [opt for opt in foreign if opt in given]
+    if refused:
+        why = (f"{spec_file or ' '.join(sorted(given & set(TRAINING_STARTERS)))} makes this a training sweep"
+               if training else "this is a pruning sweep (no [train] table, no --train-lambdas/--init-from)")
+        raise SweepError(f"{why}: {', '.join(refused)} do(es) not apply to it")
+    return kind

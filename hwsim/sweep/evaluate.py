@@ -6,29 +6,18 @@ The perplexity evaluator (checkpoint + corpus in memory) is built once per proce
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from hwsim.errors import CheckpointError, SweepError
 from hwsim.spec import ModelSpec
+from hwsim.sweep.job import PerplexityJob
 
 # Columns a cost part holds, in order: the scalar outputs of ``cost_many`` kept in the results table.
 COST_COLUMNS = ("params", "macs", "cycles", "latency_s", "area_mm2", "energy_pj", "sram_bytes", "dram_bytes",
                 "fits_on_chip")
 PPL_COLUMNS = ("perplexity", "bits_per_token", "tokens")
-
-
-@dataclass(frozen=True, kw_only=True)
-class PerplexityJob:
-    """Everything a worker needs to evaluate pruning configurations of one checkpoint."""
-
-    checkpoint: str
-    split: str = "valid"
-    max_tokens: int | None = None
-    finetune_steps: int = 0
-    torch_threads: int = 1  # intra-op threads of each evaluating process
 
 
 _EVALUATORS: dict[PerplexityJob, Any] = {}
@@ -43,8 +32,12 @@ def _evaluator(job: PerplexityJob):
 
 
 def release_evaluators() -> None:
-    """Drop the cached evaluators (an in-process sweep calls this when done; the checkpoint may change later)."""
+    """Drop the cached evaluators and fine-tuning data (an in-process sweep calls this when done; the checkpoint may
+    change later)."""
+    from hwsim.sweep.finetune import release_finetune_data
+
     _EVALUATORS.clear()
+    release_finetune_data()
 
 
 def evaluate_configs(job: PerplexityJob, config_ids: list[int], heads: list[tuple[int, ...]]) -> list[dict[str, Any]]:

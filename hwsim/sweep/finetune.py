@@ -12,9 +12,14 @@ from typing import Any
 
 import torch
 
-from hwsim.sweep.evaluate import PerplexityJob
+from hwsim.sweep.job import PerplexityJob
 
 _DATA: dict[PerplexityJob, Any] = {}
+
+
+def release_finetune_data() -> None:
+    """Drop the checkpoints and corpora loaded for fine-tuning (see :func:`hwsim.sweep.evaluate.release_evaluators`)."""
+    _DATA.clear()
 
 
 def _load(job: PerplexityJob):
@@ -38,6 +43,7 @@ def finetuned_perplexity(job: PerplexityJob, heads: tuple[int, ...]) -> dict[str
     from hwsim.nn.evaluate import result_from_nll, stream_nll
     from hwsim.nn.optim import build_optimizer
     from hwsim.nn.prune import head_scores, keep_masks, prune_model
+    from hwsim.nn.step import segments_per_epoch, step_segment, train_step
 
     ckpt, train_rows, eval_rows, cfg = _load(job)
     full = ckpt.build_model()
@@ -47,21 +53,12 @@ def finetuned_perplexity(job: PerplexityJob, heads: tuple[int, ...]) -> dict[str
     opt = build_optimizer(cfg.optimizer, [{"params": params}], lr=cfg.lr * cfg.min_lr_ratio, betas=cfg.betas,
                           weight_decay=cfg.weight_decay)
     seg_len = ckpt.spec.segment_len
-    per_epoch = max(1, (train_rows.shape[1] - 1) // seg_len)
+    per_epoch = segments_per_epoch(train_rows, seg_len)  # too short a split is an error, as in train()
     model.train()
     mems = None
     for step in range(job.finetune_steps):
-        seg = step % per_epoch
-        if seg == 0:
-            mems = None
-        x = train_rows[:, seg * seg_len : (seg + 1) * seg_len + 1]
-        nll, mems = model(x[:, :-1], mems, x[:, 1:])
-        loss = nll.float().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, cfg.clip)
-        opt.step()
+        x, restart = step_segment(train_rows, step, per_epoch, seg_len)
+        _, mems = train_step(model, opt, x, None if restart else mems, clip=cfg.clip, clip_params=params)
     total, count = stream_nll(model, eval_rows, seg_len, job.max_tokens)
     result = result_from_nll(total, count, job.split, heads)
     return {"perplexity": float(result.perplexity), "bits_per_token": float(result.bits_per_token),

@@ -36,7 +36,6 @@ ENERGY = Objective(column="energy_pj")
 # Cost-only sweeps (no checkpoint) have no perplexity; kept parameters stand in for model quality there, since
 # in an All-Attention model every pruned head removes the same parameter count (paper.md §2, P_head).
 PARAMS_KEPT = Objective(column="params", minimize=False)
-OBJECTIVES: dict[str, Objective] = {o.column: o for o in (PERPLEXITY, LATENCY, AREA, ENERGY)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,7 +46,7 @@ class Front:
     objectives: tuple[Objective, ...]
 
 
-# The fronts every sweep writes. The issue asks for latency, area and the 3-D front; energy is added as a fourth.
+# The fronts every sweep writes: perplexity against latency, area, both (3-D), and energy.
 FRONTS: tuple[Front, ...] = (
     Front(column="pareto_latency", objectives=(PERPLEXITY, LATENCY)),
     Front(column="pareto_area", objectives=(PERPLEXITY, AREA)),

@@ -1,4 +1,5 @@
-"""Run a sweep's work units on a Ray cluster: the same functions as the local pool, as Ray tasks.
+"""Run a sweep's work units on a Ray cluster: the same functions as the local pool (``hwsim.sweep.pool``), as Ray
+tasks.
 
 ``ray.init`` connects to ``address`` (``"auto"`` or ``ray://host:port``) or, with no address, starts a local
 instance; an already initialised Ray (a test, a notebook) is used as is. Ray is imported only here.
@@ -6,17 +7,14 @@ instance; an already initialised Ray (a test, a notebook) is used as is. Ray is 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-import numpy as np
-
 from hwsim.errors import SweepError
-from hwsim.spec import ModelSpec
-from hwsim.sweep.evaluate import PerplexityJob, cost_configs, evaluate_configs
 
 
-def _ray(address: str | None):
+def connect(address: str | None):
+    """The ``ray`` module, initialised (connected to ``address`` or a local instance) once per process."""
     try:
         import ray
     except ImportError:
@@ -29,25 +27,17 @@ def _ray(address: str | None):
     return ray
 
 
-def perplexity_chunks(job: PerplexityJob, chunks: list[tuple[list[int], list[tuple[int, ...]]]],
-                      address: str | None) -> Iterator[list[dict[str, Any]]]:
-    """Evaluate each chunk as one Ray task; yield the rows of each chunk as it finishes."""
-    ray = _ray(address)
-    task = ray.remote(evaluate_configs)
-    pending = [task.remote(job, ids, heads) for ids, heads in chunks]
+def as_finished(fn: Callable[..., Any], args: Iterable[tuple[Any, ...]], address: str | None,
+                shared: tuple[Any, ...] = (), options: dict[str, Any] | None = None) -> Iterator[tuple[int, Any]]:
+    """Run ``fn(*shared, *a)`` as one Ray task per ``a`` of ``args``; yield ``(index, result)`` as tasks finish.
+
+    ``shared`` arguments (a model spec, a heads matrix) are put in the object store once, not once per task;
+    ``options`` are Ray task options (``num_gpus``...)."""
+    ray = connect(address)
+    task = ray.remote(fn) if not options else ray.remote(**options)(fn)
+    refs = tuple(ray.put(x) for x in shared)
+    index = {task.remote(*refs, *a): i for i, a in enumerate(args)}
+    pending = list(index)
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
-        yield ray.get(done[0])
-
-
-def cost_accels(spec: ModelSpec, heads: np.ndarray, todo: list[tuple[int, str, dict[str, Any]]], batch: int,
-                address: str | None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """Cost every config on each accelerator as one Ray task; yield (accel_id, columns) as they finish."""
-    ray = _ray(address)
-    task = ray.remote(cost_configs)
-    spec_ref, heads_ref = ray.put(spec), ray.put(heads)
-    refs = {task.remote(spec_ref, heads_ref, preset, overrides, batch): aid for aid, preset, overrides in todo}
-    pending = list(refs)
-    while pending:
-        done, pending = ray.wait(pending, num_returns=1)
-        yield refs[done[0]], ray.get(done[0])
+        yield index[done[0]], ray.get(done[0])

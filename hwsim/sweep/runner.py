@@ -2,237 +2,50 @@
 
 Order of work: costs first (vectorised, seconds), then perplexity (one forward pass over the split per pruning
 configuration, the slow part), then the join. Each finished unit is written to the store at once, so a sweep
-killed at any point resumes with ``resume=True`` and recomputes nothing finished.
+killed at any point resumes with ``resume=True`` and recomputes nothing finished. A spec with a ``[search]`` runs
+``hwsim.sweep.search_runner`` instead; both are made of the steps in ``hwsim.sweep.engine``.
 """
 
 from __future__ import annotations
 
-import math
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
-
 from hwsim.atomicio import check_output_dir, output_lock
 from hwsim.errors import SweepError
-from hwsim.limits import check_batch, check_model_on_accels
-from hwsim.spec import ModelSpec
-from hwsim.sweep.backend import Backend
-from hwsim.sweep.config import SweepSpec
-from hwsim.sweep.evaluate import (
-    COST_COLUMNS,
-    PPL_COLUMNS,
-    PerplexityJob,
-    cost_configs,
-    evaluate_configs,
-    load_model_inputs,
-    release_evaluators,
+from hwsim.sweep.engine import (
+    ResolvedSweep,
+    SweepOutcome,
+    SweepRequest,
+    evaluate_into_store,
+    finish,
+    open_store,
+    perplexity_job,
+    perplexity_runner,
+    resolve_sweep,
+    run_costs,
 )
-from hwsim.sweep.pareto import fronts_for, objective_matrix, pareto_mask
-from hwsim.sweep.space import AccelPoint, PruningConfigs, expand_pruning, format_heads
+from hwsim.sweep.search_runner import run_search
 from hwsim.sweep.store import ResultsStore, is_sweep_store
 
-# Pruning configs per perplexity task: small enough that a kill loses little work and the bar moves, large enough
-# that task overhead (pickling, one process round trip) stays negligible next to a forward pass over the split.
-MAX_CHUNK = 8
-# One torch thread per evaluation, parallelism across processes instead: the sweep's models are small, and on a
-# shared, loaded 2-core machine a small sweep took 31 s with two intra-op threads and 3.7 s with one.
-TORCH_THREADS = 1
+__all__ = ["ResolvedSweep", "SweepOutcome", "SweepRequest", "resolve_sweep", "run_sweep"]
 
 
-@dataclass(frozen=True, kw_only=True)
-class SweepRequest:
-    spec: SweepSpec
-    out_dir: Path
-    workers: int = 1
-    backend: Backend = Backend.LOCAL
-    ray_address: str | None = None
-    resume: bool = False
-    force: bool = False
-    progress: bool = True
+def run_sweep(request: SweepRequest, resolved: ResolvedSweep | None = None) -> SweepOutcome:
+    """Run (or resume) the sweep and write its results store; returns where the results are."""
+    if request.workers < 1:
+        raise SweepError(f"workers must be >= 1, got {request.workers}")
+    sweep = resolved or resolve_sweep(request.spec)
+    check_output_dir(request.out_dir, "sweep", is_sweep_store)
+    with output_lock(request.out_dir, "sweep"):
+        if sweep.spec.search is not None:
+            return run_search(request, sweep)
+        return _run_listed(request, sweep)
 
 
-@dataclass(frozen=True, kw_only=True)
-class SweepOutcome:
-    results_path: Path
-    out_dir: Path
-    n_configs: int
-    n_accels: int
-    n_points: int
-    has_perplexity: bool
-    resumed: bool
-    evaluated_configs: int  # perplexities computed in this run
-    costed_accels: int  # accelerators costed in this run
-    hypervolumes: dict[str, dict[str, Any]] | None = None  # per front (hwsim.sweep.hypervolume.front_hypervolumes)
-    repaired: tuple[str, ...] = ()  # damaged store files found on resume, rewritten or recomputed
-
-
-@dataclass(frozen=True, kw_only=True)
-class ResolvedSweep:
-    """A sweep spec resolved against its model: everything needed to run it and to hash its inputs."""
-
-    spec: SweepSpec
-    model: ModelSpec
-    configs: PruningConfigs
-    accels: tuple[AccelPoint, ...]
-    accel_dicts: tuple[dict[str, Any], ...]  # resolved AccelConfig.to_dict() of each point
-    checkpoint_sha256: str | None
-    gate_scores: np.ndarray | None = None  # (n_layers, n_heads) of the checkpoint; seeds a search
-    head_choices: np.ndarray | None = None  # --align: the head counts allowed in every layer (None: 0..n_heads)
-
-    def inputs(self) -> dict[str, Any]:
-        from hwsim import __version__
-
-        spec = self.spec.to_dict()
-        return {
-            "sweep": {k: v for k, v in spec.items() if k not in ("checkpoint", "model")},
-            "model_spec": self.model.to_dict(),
-            "accelerators": list(self.accel_dicts),  # resolved AccelConfig fields; the grid names are in the spec
-            "checkpoint_sha256": self.checkpoint_sha256,
-            "hwsim_version": __version__,
-        }
-
-
-def resolve_sweep(spec: SweepSpec) -> ResolvedSweep:
-    """Load the model, expand the space and check every accelerator; raises HwsimError on any bad input."""
-    from hwsim.accel.config import load_accel, with_overrides
-
-    check_batch(spec.batch, "batch")
-    if spec.finetune_steps < 0:
-        raise SweepError(f"finetune steps must be >= 0, got {spec.finetune_steps}")
-    if spec.finetune_steps and not spec.checkpoint:
-        raise SweepError("--finetune-steps needs a checkpoint")
-    accels = spec.accel.points()
-    accel_configs = tuple(with_overrides(load_accel(p.preset), dict(p.overrides)) for p in accels)
-    accel_dicts = tuple(a.to_dict() for a in accel_configs)
-    model, scores, digest = load_model_inputs(spec.checkpoint, spec.model)
-    check_model_on_accels(model, accel_configs, spec.batch)
-    choices = None
-    if spec.align:
-        from hwsim.sweep.folds import aligned_on_all
-
-        choices = aligned_on_all(model, list(accel_configs), spec.batch)
-    if spec.search is not None:
-        if not spec.checkpoint:
-            raise SweepError("--search needs a checkpoint: it searches for low perplexity (a cost-only sweep "
-                             "has nothing to search for)")
-        spec.search.check(model, choices)
-        # The store starts with the baseline only; the search appends each generation's configurations.
-        configs = PruningConfigs(heads=np.asarray([model.full_heads()], dtype=np.int64), labels=("baseline",))
-    else:
-        configs = expand_pruning(model, spec.pruning, scores)
-        if choices is not None:  # --align: drop every config with a head count that leaves a partly empty fold
-            keep = np.isin(configs.heads, choices).all(axis=1)
-            configs = PruningConfigs(heads=configs.heads[keep],
-                                     labels=tuple(lab for lab, k in zip(configs.labels, keep) if k))
-    return ResolvedSweep(spec=spec, model=model, configs=configs, accels=accels, accel_dicts=accel_dicts,
-                         checkpoint_sha256=digest, gate_scores=scores, head_choices=choices)
-
-
-def configs_frame(configs: PruningConfigs) -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "config_id": np.arange(len(configs), dtype=np.int64),
-        "heads_per_layer": [format_heads(r) for r in configs.heads],
-        "label": list(configs.labels),
-    })
-    for layer in range(configs.heads.shape[1]):
-        frame[f"h{layer}"] = configs.heads[:, layer]
-    return frame
-
-
-def _bar(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="cfg" if "perplexity" in desc else "accel", file=sys.stderr,
-                disable=not enabled, dynamic_ncols=True, leave=False)
-
-
-@contextmanager
-def perplexity_runner(request: SweepRequest, job: PerplexityJob, n_configs: int):
-    """A function ``chunks -> iterator of row lists`` that evaluates perplexity chunks on the request's backend.
-
-    The local process pool (or the in-process evaluator) lives as long as the context, so a search that evaluates
-    one generation at a time loads the checkpoint once per worker, not once per generation."""
-    if request.backend is Backend.RAY:
-        from hwsim.sweep import ray_backend
-
-        yield lambda chunks: ray_backend.perplexity_chunks(job, chunks, request.ray_address)
-        return
-    workers = max(1, min(request.workers, n_configs))
-    if workers <= 1:
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(job.torch_threads)
-        try:
-            yield lambda chunks: (evaluate_configs(job, ids, heads) for ids, heads in chunks)
-        finally:
-            torch.set_num_threads(threads)
-            release_evaluators()
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # spawn, not fork: torch's thread pools do not survive fork.
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        yield lambda chunks: _pool_stream(pool, job, chunks)
-    finally:
-        # On an error or Ctrl-C, drop the queued chunks instead of finishing them (finished parts are on disk).
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _pool_stream(pool, job: PerplexityJob, chunks) -> Iterator[list[dict[str, Any]]]:
-    from concurrent.futures import as_completed
-
-    futures = [pool.submit(evaluate_configs, job, ids, heads) for ids, heads in chunks]
-    for fut in as_completed(futures):
-        yield fut.result()
-
-
-def perplexity_job(spec: SweepSpec) -> PerplexityJob:
-    return PerplexityJob(checkpoint=spec.checkpoint, split=spec.split, max_tokens=spec.max_tokens,
-                         finetune_steps=spec.finetune_steps, torch_threads=TORCH_THREADS)
-
-
-def evaluate_into_store(run, store: ResultsStore, ids: list[int], heads: np.ndarray, workers: int,
-                        progress: bool) -> list[dict[str, Any]]:
-    """Evaluate the configs ``ids`` (rows ``heads``) in chunks with ``run``; write one part per finished chunk."""
-    size = max(1, min(MAX_CHUNK, math.ceil(len(ids) / (4 * max(1, workers)))))
-    chunks = [(ids[i:i + size], [tuple(int(h) for h in row) for row in heads[i:i + size]])
-              for i in range(0, len(ids), size)]
-    out: list[dict[str, Any]] = []
-    with _bar(len(ids), "perplexity", progress) as bar:
-        for rows in run(chunks):
-            store.write_perplexity_part(pd.DataFrame(rows))
-            out += rows
-            bar.update(len(rows))
-    return out
-
-
-def run_costs(request: SweepRequest, sweep: ResolvedSweep, store: ResultsStore, done: frozenset[int]) -> int:
-    todo = [(aid, p.preset, dict(p.overrides)) for aid, p in enumerate(sweep.accels) if aid not in done]
-    if request.backend is Backend.RAY:
-        from hwsim.sweep import ray_backend
-
-        stream = ray_backend.cost_accels(sweep.model, sweep.configs.heads, todo, sweep.spec.batch, request.ray_address)
-    else:
-        stream = ((aid, cost_configs(sweep.model, sweep.configs.heads, preset, ov, sweep.spec.batch))
-                  for aid, preset, ov in todo)
-    with _bar(len(todo), "cost", request.progress) as bar:
-        for aid, columns in stream:
-            frame = pd.DataFrame({"config_id": np.arange(len(sweep.configs), dtype=np.int64),
-                                  "accel_id": np.full(len(sweep.configs), aid, dtype=np.int64)})
-            for name in COST_COLUMNS:
-                frame[name] = columns[name]
-            store.write_cost_part(aid, frame)
-            bar.update(1)
-    return len(todo)
+def _run_listed(request: SweepRequest, sweep: ResolvedSweep) -> SweepOutcome:
+    """A sweep of a listed pruning space: every configuration costed, then every perplexity evaluated."""
+    store, state = open_store(request, sweep)
+    costed = run_costs(request, sweep, store, state.done_accels)
+    evaluated = _run_perplexity(request, sweep, store, state.done_perplexity)
+    return finish(store, sweep, state, evaluated, costed)
 
 
 def _run_perplexity(request: SweepRequest, sweep: ResolvedSweep, store: ResultsStore, done: frozenset[int]) -> int:
@@ -244,65 +57,3 @@ def _run_perplexity(request: SweepRequest, sweep: ResolvedSweep, store: ResultsS
     with perplexity_runner(request, perplexity_job(sweep.spec), len(ids)) as run:
         evaluate_into_store(run, store, ids, sweep.configs.heads[ids], request.workers, request.progress)
     return len(ids)
-
-
-def join_results(store: ResultsStore, sweep: ResolvedSweep) -> pd.DataFrame:
-    """One row per (pruning, accelerator) point with the Pareto columns, ordered by (config_id, accel_id)."""
-    configs = store.read_configs()
-    costs = store.read_costs()
-    accel_frame = pd.DataFrame({"accel_id": np.arange(len(sweep.accels), dtype=np.int64),
-                                "accel": [p.name for p in sweep.accels],
-                                "accel_preset": [p.preset for p in sweep.accels]})
-    frame = costs.merge(configs, on="config_id").merge(accel_frame, on="accel_id")
-    ppl = store.read_perplexity()
-    if sweep.spec.checkpoint:
-        frame = frame.merge(ppl[["config_id", *PPL_COLUMNS]], on="config_id", how="left")
-    else:
-        for name in PPL_COLUMNS:
-            frame[name] = np.nan
-    frame = frame.sort_values(["config_id", "accel_id"], kind="stable").reset_index(drop=True)
-    full = ",".join([str(sweep.model.n_heads)] * sweep.model.n_layers)
-    frame["is_baseline"] = frame["heads_per_layer"] == full
-    has_ppl = bool(sweep.spec.checkpoint)
-    for front in fronts_for(has_ppl):
-        frame[front.column] = pareto_mask(objective_matrix(frame, front.objectives))
-    lead = ["config_id", "accel_id", "heads_per_layer", "accel", "perplexity", "params", "macs", "latency_s",
-            "area_mm2", "energy_pj"]
-    return frame[lead + [c for c in frame.columns if c not in lead]]
-
-
-def run_sweep(request: SweepRequest, resolved: ResolvedSweep | None = None) -> SweepOutcome:
-    """Run (or resume) the sweep and write its results store; returns where the results are."""
-    if request.workers < 1:
-        raise SweepError(f"workers must be >= 1, got {request.workers}")
-    sweep = resolved or resolve_sweep(request.spec)
-    check_output_dir(request.out_dir, "sweep", is_sweep_store)
-    with output_lock(request.out_dir, "sweep"):
-        if sweep.spec.search is not None:
-            from hwsim.sweep.search_runner import run_search
-
-            return run_search(request, sweep)
-        return _run_locked(request, sweep)
-
-
-def _run_locked(request: SweepRequest, sweep: ResolvedSweep) -> SweepOutcome:
-    store = ResultsStore(request.out_dir)
-    state = store.open(inputs=sweep.inputs(), spec=sweep.spec.to_dict(), configs=configs_frame(sweep.configs),
-                       accels=[{"name": p.name, **p.to_dict()} for p in sweep.accels],
-                       resume=request.resume, force=request.force)
-    costed = run_costs(request, sweep, store, state.done_accels)
-    evaluated = _run_perplexity(request, sweep, store, state.done_perplexity)
-    return finish(store, sweep, state, evaluated, costed)
-
-
-def finish(store: ResultsStore, sweep: ResolvedSweep, state, evaluated: int, costed: int) -> SweepOutcome:
-    """Join the parts, mark the fronts, measure their hypervolume and write the results table."""
-    from hwsim.sweep.hypervolume import front_hypervolumes
-
-    frame = join_results(store, sweep)
-    volumes = front_hypervolumes(frame, bool(sweep.spec.checkpoint))
-    store.write_results(frame, extra={"hypervolume": volumes, "n_configs": len(sweep.configs)})
-    return SweepOutcome(results_path=store.results_path, out_dir=store.root, n_configs=len(sweep.configs),
-                        n_accels=len(sweep.accels), n_points=len(frame), has_perplexity=bool(sweep.spec.checkpoint),
-                        resumed=state.resumed, evaluated_configs=evaluated, costed_accels=costed, hypervolumes=volumes,
-                        repaired=state.repaired)

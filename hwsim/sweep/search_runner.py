@@ -20,20 +20,22 @@ import numpy as np
 import pandas as pd
 
 from hwsim.errors import SweepError
-from hwsim.sweep.evaluate import cost_configs
-from hwsim.sweep.runner import (
+from hwsim.heads import format_heads
+from hwsim.sweep.engine import (
     ResolvedSweep,
     SweepOutcome,
     SweepRequest,
     configs_frame,
     evaluate_into_store,
     finish,
+    open_store,
     perplexity_job,
     perplexity_runner,
     run_costs,
 )
+from hwsim.sweep.evaluate import cost_configs
 from hwsim.sweep.search import gate_seeds, nsga2_search
-from hwsim.sweep.space import PruningConfigs, format_heads
+from hwsim.sweep.space import PruningConfigs
 from hwsim.sweep.store import ResultsStore
 
 # What the search minimises for each vector: log perplexity, then the best cost over the accelerator grid.
@@ -89,10 +91,7 @@ def run_search(request: SweepRequest, sweep: ResolvedSweep) -> SweepOutcome:
     search = sweep.spec.search
     if search is None:
         raise SweepError("run_search needs a sweep spec with a search")
-    store = ResultsStore(request.out_dir)
-    state = store.open(inputs=sweep.inputs(), spec=sweep.spec.to_dict(), configs=configs_frame(sweep.configs),
-                       accels=[{"name": p.name, **p.to_dict()} for p in sweep.accels],
-                       resume=request.resume, force=request.force)
+    store, state = open_store(request, sweep)
     full = np.asarray([sweep.model.full_heads()], dtype=np.int64)
     seeds, labels = gate_seeds(sweep.model, sweep.gate_scores, search.population_size())
     with perplexity_runner(request, perplexity_job(sweep.spec), request.workers) as run:

@@ -267,6 +267,3 @@ def expand_pruning(spec: ModelSpec, space: PruningSpace, scores: np.ndarray | No
     keep = np.sort(first)
     return PruningConfigs(heads=heads[keep], labels=tuple(labels[i] for i in keep))
 
-
-def format_heads(row) -> str:
-    return ",".join(str(int(h)) for h in row)

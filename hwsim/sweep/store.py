@@ -94,9 +94,17 @@ class StoreState:
     repaired: tuple[str, ...] = ()  # damaged files of a resumed store that were deleted (recomputed) or rewritten
 
 
-def is_sweep_manifest(manifest: Any) -> bool:
+SWEEP_KIND = "sweep"  # a pruning sweep's manifest has no "kind" key; other kinds (a training sweep) name theirs
+
+
+def is_store_manifest(manifest: Any, kind: str = SWEEP_KIND) -> bool:
+    """Whether ``manifest`` is the manifest of a results store of ``kind``."""
     return (isinstance(manifest, dict) and isinstance(manifest.get("format"), int)
-            and isinstance(manifest.get("input_hash"), str) and manifest.get("kind", "sweep") == "sweep")
+            and isinstance(manifest.get("input_hash"), str) and manifest.get("kind", SWEEP_KIND) == kind)
+
+
+def is_sweep_manifest(manifest: Any) -> bool:
+    return is_store_manifest(manifest, SWEEP_KIND)
 
 
 def is_sweep_store(path: Path) -> bool:
@@ -111,10 +119,13 @@ def is_sweep_store(path: Path) -> bool:
 
 
 class ResultsStore:
-    """A sweep's results directory (see the module docstring)."""
+    """A sweep's results directory (see the module docstring). Every kind of sweep keeps its manifest and its joined
+    results here; a pruning sweep (``kind="sweep"``) also its configuration, perplexity and cost parts, a training
+    sweep (``kind="train-sweep"``, hwsim.trainsweep.runner) its job directories beside them."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, kind: str = SWEEP_KIND) -> None:
         self.root = Path(root)
+        self.kind = kind
 
     @property
     def manifest_path(self) -> Path:
@@ -132,9 +143,22 @@ class ResultsStore:
             manifest = json.loads(self.manifest_path.read_text())
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise SweepError(f"cannot read sweep manifest {self.manifest_path}: {exc}") from None
-        if not is_sweep_manifest(manifest):
-            raise SweepError(f"{self.manifest_path} is not an hwsim sweep manifest")
+        if not is_store_manifest(manifest, self.kind):
+            what = "sweep" if self.kind == SWEEP_KIND else self.kind
+            raise SweepError(f"{self.manifest_path} is not an hwsim {what} manifest")
         return manifest
+
+    def new_manifest(self, inputs: dict[str, Any], digest: str, **fields: Any) -> dict[str, Any]:
+        """A manifest for a store being started: kind, format, input hash, inputs, versions, ``fields``, start time;
+        ``complete`` until :meth:`write_results` marks it done. Written atomically."""
+        manifest = {"format": FORMAT_VERSION, **({} if self.kind == SWEEP_KIND else {"kind": self.kind}),
+                    "input_hash": digest, "inputs": inputs, **fields, "versions": versions(),
+                    "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "complete": False}
+        self.write_manifest(manifest)
+        return manifest
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=2, default=str).encode())
 
     def open(self, *, inputs: dict[str, Any], spec: dict[str, Any], configs: pd.DataFrame, accels: list[dict],
              resume: bool, force: bool) -> StoreState:
@@ -164,20 +188,9 @@ class ResultsStore:
             repaired = self._repair(configs)
         else:
             self._clear()
-            manifest = {
-                "format": FORMAT_VERSION,
-                "input_hash": digest,
-                "inputs": inputs,
-                "spec": spec,
-                "accels": accels,
-                "versions": versions(),
-                "n_configs": int(len(configs)),
-                "n_accels": len(accels),
-                "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "complete": False,
-            }
             atomic_write_frame(self.root / CONFIGS, configs)
-            atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=2, default=str).encode())
+            self.new_manifest(inputs, digest, spec=spec, accels=accels, n_configs=int(len(configs)),
+                              n_accels=len(accels))
         return StoreState(resumed=resuming, done_perplexity=self._done_perplexity(), done_accels=self._done_accels(),
                           repaired=repaired)
 
@@ -258,14 +271,17 @@ class ResultsStore:
         parts = [pd.read_parquet(p) for p in sorted((self.root / COST_DIR).glob("accel-*.parquet"))]
         return pd.concat(parts, ignore_index=True)
 
-    def write_results(self, frame: pd.DataFrame, extra: dict[str, Any] | None = None) -> None:
+    def write_results(self, frame: pd.DataFrame, extra: dict[str, Any] | None = None,
+                      manifest: dict[str, Any] | None = None) -> None:
+        """The joined table (Parquet and CSV), then the manifest (``manifest``, or the stored one, plus ``extra``)
+        marked complete: a store whose manifest says complete has its results."""
         atomic_write_frame(self.results_path, frame)
         atomic_write_frame(self.root / RESULTS_CSV, frame)
-        manifest = self.read_manifest() or {}
+        manifest = dict(manifest if manifest is not None else self.read_manifest() or {})
         manifest.update(extra or {})
         manifest.update(complete=True, n_points=int(len(frame)),
                         finished_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=2, default=str).encode())
+        self.write_manifest(manifest)
 
 
 def load_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -17,6 +17,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from hwsim.errors import SweepError
+from hwsim.heads import format_heads
+from hwsim.report import toolkit
 
 COLORS = {"all_attention": "#1f77b4", "transformer_xl": "#ff7f0e"}
 NAMES = {"all_attention": "All-Attention", "transformer_xl": "Transformer-XL"}
@@ -69,23 +71,11 @@ def ablation_figure(records: list[dict[str, Any]]) -> go.Figure | None:
         hist = r.get("history") or []
         fig.add_trace(go.Scatter(x=[h["step"] for h in hist], y=[sum(h["heads_open"]) for h in hist],
                                  mode="lines+markers", name=r["job"]["job_id"],
-                                 customdata=[",".join(map(str, h["heads_open"])) for h in hist],
+                                 customdata=[format_heads(h["heads_open"]) for h in hist],
                                  hovertemplate="step %{x}: %{y} heads open (%{customdata})"))
     fig.update_layout(title="ablation: heads open over the gating phase", xaxis_title="gating step",
                       yaxis_title="heads open (all layers)", height=420, margin=dict(l=60, r=20, t=50, b=50))
     return fig
-
-
-def _table(frame: pd.DataFrame, columns: list[str], table_id: str) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = []
-    for _, row in frame.iterrows():
-        cells = []
-        for c in columns:
-            v = row[c]
-            cells.append(f"{v:.5g}" if isinstance(v, float) else html.escape(str(v)))
-        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
 def claim_rows(models: pd.DataFrame) -> list[dict[str, Any]]:
@@ -112,17 +102,13 @@ def claim_rows(models: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _stability(records: list[dict[str, Any]]) -> dict[str, str]:
     """Per job: heads open per layer at each validation of the gating phase, as text ("8,8,8,8 -> 6,7,5,4")."""
-    return {r["job"]["job_id"]: " → ".join(f"{h['step']}: " + ",".join(map(str, h["heads_open"])) for h in r["history"])
+    return {r["job"]["job_id"]: " → ".join(f"{h['step']}: " + format_heads(h["heads_open"]) for h in r["history"])
             for r in records if r.get("history")}
 
 
-_CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1400px}h1{font-size:1.5em}
-.grid{display:grid;grid-template-columns:1fr 1fr;gap:12px}table{border-collapse:collapse;font-size:.85em;margin:8px 0}
-td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f3f3f3}.note{color:#555}"""
-
 JOB_COLUMNS = ["job_id", "family", "lambda", "variant", "heads_per_layer", "heads_kept", "perplexity", "layer_params",
                "params_fraction", "layer_macs", "macs_fraction", "gating_steps", "pareto_params"]
-COST_COLUMNS = ["job_id", "accel", "heads_per_layer", "perplexity", "latency_s", "energy_pj", "area_mm2",
+COST_TABLE_COLUMNS = ["job_id", "accel", "heads_per_layer", "perplexity", "latency_s", "energy_pj", "area_mm2",
                 "dram_bytes", "pareto_latency"]
 
 
@@ -140,33 +126,29 @@ def render(frame: pd.DataFrame, manifest: dict[str, Any], records: list[dict[str
     abl = ablation_figure(records)
     if abl is not None:
         figs.append(abl)
-    include = {"inline": True, "directory": "directory", "cdn": "cdn"}[plotlyjs]
-    divs = [f.to_html(full_html=False, include_plotlyjs=include if i == 0 else False, div_id=f"fig-{i}",
-                      config={"displaylogo": False}) for i, f in enumerate(figs)]
+    divs = toolkit.figure_divs(figs, {"inline": True, "directory": "directory", "cdn": "cdn"}[plotlyjs])
     stab = _stability(records)
     stab_rows = "".join(f"<tr><td>{html.escape(k)}</td><td style='text-align:left'>{html.escape(v)}</td></tr>"
                         for k, v in stab.items())
     claims = pd.DataFrame(claim_rows(models))
-    claim_html = (_table(claims, list(claims.columns), "claim-table") if not claims.empty
+    claim_html = (toolkit.table(claims, list(claims.columns), "claim-table") if not claims.empty
                   else "<p>(needs both families)</p>")
     spec = manifest.get("spec", {})
     summary = (f"{models['job_id'].nunique()} models ({', '.join(NAMES.get(f, f) for f in models['family'].unique())}),"
                f" λ = {', '.join(f'{v:g}' for v in spec.get('lambdas', []))}, gating steps "
                f"{spec.get('steps') or 'as in the recipe'}, evaluated on the {html.escape(str(spec.get('split')))} split"
                f" ({int(models['tokens'].iloc[0])} tokens); {len(accels)} accelerators.")
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>hwsim training sweep</title><style>{_CSS}</style></head>
-<body><h1>hwsim: learned layer-wise head pruning vs Transformer-XL</h1>
+    cost_table = toolkit.table(frame.sort_values(["accel", "job_id"]), COST_TABLE_COLUMNS, "cost-table")
+    body = f"""<h1>hwsim: learned layer-wise head pruning vs Transformer-XL</h1>
 <p>{summary} Unpruned baselines are starred; lines join the λ values of one family.</p>
 <div class="grid">{''.join(f'<div>{d}</div>' for d in divs)}</div>
-<h2>Models (costs on {html.escape(accel)})</h2>{_table(models, JOB_COLUMNS, "jobs-table")}
+<h2>Models (costs on {html.escape(accel)})</h2>{toolkit.table(models, JOB_COLUMNS, "jobs-table")}
 <h2>The paper's claim at this scale: All-Attention vs Transformer-XL at equal parameters</h2>
 <p class="note">TXL perplexity interpolated linearly in non-embedding parameters between the two nearest TXL models.</p>
 {claim_html}
 <h2>Heads open per layer over the gating phase (step: heads per layer)</h2><table id="stability-table">{stab_rows}</table>
-<h2>Accelerator cost of every model</h2>{_table(frame.sort_values(["accel", "job_id"]), COST_COLUMNS, "cost-table")}
-</body></html>
-"""
+<h2>Accelerator cost of every model</h2>{cost_table}"""
+    return toolkit.page("hwsim training sweep", body)
 
 
 def summary_markdown(frame: pd.DataFrame, accel: str | None = None) -> str:

@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hwsim.heads import format_heads
 from hwsim.spec import ModelSpec
 from hwsim.sweep.evaluate import COST_COLUMNS, cost_configs
 from hwsim.sweep.pareto import LATENCY, PERPLEXITY, Objective, objective_matrix, pareto_mask
+from hwsim.sweep.store import RESULTS, RESULTS_CSV  # the results store's table names
 from hwsim.trainsweep.spec import TrainSweepSpec
 
-RESULTS = "results.parquet"
-RESULTS_CSV = "results.csv"
 JOBS_JSON = "jobs.json"  # the job records in one file, so a committed example needs no checkpoints
 LAYER_PARAMS = Objective(column="layer_params")
 
@@ -37,10 +37,11 @@ def layer_macs(spec: ModelSpec, heads) -> int:
     return int(sum(g.macs for layer in build_workload(spec, heads).layers for g in layer.gemms))
 
 
-def layer_params(spec: ModelSpec, heads) -> int:
-    from hwsim.workload import layer_params as per_layer
+def total_layer_params(spec: ModelSpec, heads) -> int:
+    """Non-embedding parameters of the whole model: ``hwsim.workload.layer_params`` (one layer) summed over layers."""
+    from hwsim.workload import layer_params
 
-    return int(sum(int(per_layer(spec, h)) for h in heads))
+    return int(sum(int(layer_params(spec, h)) for h in heads))
 
 
 def model_frame(records: list[dict[str, Any]], specs: dict[str, ModelSpec]) -> pd.DataFrame:
@@ -52,10 +53,10 @@ def model_frame(records: list[dict[str, Any]], specs: dict[str, ModelSpec]) -> p
         hist = r.get("history") or []
         rows.append({
             "job_id": job["job_id"], "family": job["family"], "lambda": job["lambda"], "variant": job["variant"],
-            "is_baseline": job["lambda"] is None, "heads_per_layer": ",".join(map(str, heads)),
+            "is_baseline": job["lambda"] is None, "heads_per_layer": format_heads(heads),
             "heads_kept": int(sum(heads)), "heads_fraction": sum(heads) / (spec.n_heads * spec.n_layers),
             "perplexity": r["perplexity"], "bits_per_token": r["bits_per_token"], "tokens": r["tokens"],
-            "model_params": r["model_params"], "layer_params": layer_params(spec, heads),
+            "model_params": r["model_params"], "layer_params": total_layer_params(spec, heads),
             "layer_macs": layer_macs(spec, heads), "gating_steps": hist[-1]["step"] if hist else 0,
             "gating_seconds": r.get("gating_seconds", 0.0), "checkpoint": r["checkpoint"],
         })
@@ -63,7 +64,7 @@ def model_frame(records: list[dict[str, Any]], specs: dict[str, ModelSpec]) -> p
     for fam, spec in specs.items():
         full = spec.full_heads()
         sel = frame["family"] == fam
-        frame.loc[sel, "params_fraction"] = frame.loc[sel, "layer_params"] / layer_params(spec, full)
+        frame.loc[sel, "params_fraction"] = frame.loc[sel, "layer_params"] / total_layer_params(spec, full)
         frame.loc[sel, "macs_fraction"] = frame.loc[sel, "layer_macs"] / layer_macs(spec, full)
     frame["pareto_params"] = pareto_mask(objective_matrix(frame, (PERPLEXITY, LAYER_PARAMS)))
     return frame
@@ -114,21 +115,16 @@ def portable_paths(value: Any, base: Path) -> Any:
 def write_results(root: Path, frame: pd.DataFrame, manifest: dict[str, Any], records: list[dict[str, Any]]) -> Path:
     """results.parquet/.csv, jobs.json (every job record: heads, perplexity, gate history) and the final manifest.
     Paths under the working directory are written relative to it (``portable_paths``); the input hash excludes them."""
-    from datetime import datetime, timezone
-
-    from hwsim.sweep.store import atomic_write_bytes, atomic_write_frame
+    from hwsim.sweep.store import ResultsStore, atomic_write_bytes
 
     cwd = Path.cwd().resolve()
     frame = frame.assign(checkpoint=[portable_paths(c, cwd) for c in frame["checkpoint"]])
     records, manifest = portable_paths(records, cwd), portable_paths(manifest, cwd)
 
-    atomic_write_frame(root / RESULTS, frame)
-    atomic_write_frame(root / RESULTS_CSV, frame)
     atomic_write_bytes(root / JOBS_JSON, json.dumps(records, indent=1).encode())
-    manifest = {**manifest, "complete": True, "n_points": int(len(frame)),
-                "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    atomic_write_bytes(root / "manifest.json", json.dumps(manifest, indent=2, default=str).encode())
-    return root / RESULTS
+    store = ResultsStore(root, kind=manifest.get("kind", "train-sweep"))
+    store.write_results(frame, manifest=manifest)  # results.parquet/.csv, then the manifest marked complete
+    return store.results_path
 
 
 def load_train_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any], list[dict[str, Any]]]:

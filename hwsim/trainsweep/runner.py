@@ -7,9 +7,10 @@ Results directory ``OUT/``::
     jobs/<job_id>/    gated/ and pruned/ checkpoints and result.json of each job (hwsim.trainsweep.job)
     results.parquet, results.csv   one row per (job, accelerator), with the Pareto columns (written last)
 
-The manifest, the joined tables and each result.json are written atomically with the sweep engine's helpers
-(hwsim.sweep.store). A rerun with the same inputs resumes (finished jobs are kept, an interrupted gating phase
-continues exactly); different inputs are refused unless ``force``, which deletes the old jobs.
+The manifest and the joined tables live in the sweeps' one results store (``hwsim.sweep.store.ResultsStore``, kind
+``train-sweep``); they and each result.json are written atomically. A rerun with the same inputs resumes (finished
+jobs are kept, an interrupted gating phase continues exactly); different inputs are refused unless ``force``, which
+deletes the old jobs.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import json
 import shutil
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from hwsim.atomicio import check_output_dir, output_lock
-from hwsim.errors import HwsimError, SweepError
-from hwsim.sweep.backend import Backend
+from hwsim.errors import SweepError
+from hwsim.nn.config import resolve_device
+from hwsim.sweep.backend import Backend, RunOptions
+from hwsim.sweep.pool import as_finished, process_pool
 from hwsim.trainsweep.job import TrainJob, run_job
 from hwsim.trainsweep.spec import TrainSweepSpec, check_train_sweep
 
@@ -33,15 +35,9 @@ JOBS = "jobs"
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrainSweepRequest:
+class TrainSweepRequest(RunOptions):
     spec: TrainSweepSpec
-    out_dir: Path
-    workers: int = 1
-    backend: Backend = Backend.LOCAL
-    ray_address: str | None = None
     device: str = "auto"  # auto: cuda when torch sees a GPU, else cpu
-    force: bool = False
-    progress: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,15 +48,6 @@ class TrainSweepOutcome:
     ran_jobs: int  # jobs that did work in this run (the rest were already finished)
     n_points: int
     device: str
-
-
-def resolve_device(device: str) -> str:
-    from hwsim.nn.config import resolve_device as resolve
-
-    try:
-        return resolve(device)
-    except HwsimError as exc:
-        raise SweepError(str(exc)) from None
 
 
 def plan_jobs(spec: TrainSweepSpec) -> tuple[TrainJob, ...]:
@@ -118,11 +105,15 @@ def _conflicts(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return out
 
 
+TRAIN_SWEEP_KIND = "train-sweep"
+
+
 def open_store(request: TrainSweepRequest) -> dict[str, Any]:
-    """Write (or check, on a rerun) the manifest; returns it."""
+    """Open the sweep's results store (hwsim.sweep.store.ResultsStore): write its manifest, or check the one a
+    rerun finds; returns the manifest."""
     from hwsim import __version__
     from hwsim.accel.config import load_accel, with_overrides
-    from hwsim.sweep.store import atomic_write_bytes, inputs_hash, versions
+    from hwsim.sweep.store import ResultsStore, inputs_hash
 
     spec = request.spec
     accels = spec.accel.points()
@@ -134,33 +125,22 @@ def open_store(request: TrainSweepRequest) -> dict[str, Any]:
         "hwsim_version": __version__,
     }
     digest = inputs_hash(inputs)
-    root = Path(request.out_dir)
-    if root.exists() and not root.is_dir():
-        raise SweepError(f"results path {root} exists and is not a directory")
-    path = root / MANIFEST
-    old = None
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise SweepError(f"cannot read {path}: {exc}") from None
-        if not isinstance(old, dict):
-            raise SweepError(f"{path} is not a training-sweep manifest")
+    store = ResultsStore(request.out_dir, kind=TRAIN_SWEEP_KIND)
+    if store.root.exists() and not store.root.is_dir():
+        raise SweepError(f"results path {store.root} exists and is not a directory")
+    old = store.read_manifest()
     if old is not None and old.get("input_hash") != digest:
         conflicts = _conflicts(old.get("inputs", {}), inputs)
         if conflicts and not request.force:
-            raise SweepError(f"{root} holds a training sweep whose jobs were made from different inputs (changed: "
-                             f"{', '.join(conflicts)}); pass --force to overwrite it or --out for a new directory")
+            raise SweepError(f"{store.root} holds a training sweep whose jobs were made from different inputs "
+                             f"(changed: {', '.join(conflicts)}); pass --force to overwrite it or --out for a new "
+                             "directory")
         if conflicts:
-            shutil.rmtree(root / JOBS, ignore_errors=True)
+            shutil.rmtree(store.root / JOBS, ignore_errors=True)
         old = None  # an extension (more lambdas, variants, a family, other accelerators) keeps the finished jobs
     if old is None:
-        manifest = {"format": 1, "kind": "train-sweep", "input_hash": digest, "inputs": inputs,
-                    "spec": spec.to_dict(), "accels": [{"name": p.name, **p.to_dict()} for p in accels],
-                    "versions": versions(), "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "complete": False}
-        atomic_write_bytes(path, json.dumps(manifest, indent=2, default=str).encode())
-        return manifest
+        return store.new_manifest(inputs, digest, spec=spec.to_dict(),
+                                  accels=[{"name": p.name, **p.to_dict()} for p in accels])
     return old
 
 
@@ -171,6 +151,8 @@ def _torch_threads(workers: int) -> int:
 
 
 def _run_local(todo: list[TrainJob], root: Path, device: str, workers: int, progress: bool):
+    """Run the jobs in this process (one worker) or in the sweeps' process pool (``hwsim.sweep.pool``: on an error
+    or Ctrl-C the queued jobs are dropped and the running ones finish; a rerun resumes them)."""
     threads = _torch_threads(workers)
     if workers <= 1 or len(todo) <= 1:
         import torch
@@ -182,26 +164,17 @@ def _run_local(todo: list[TrainJob], root: Path, device: str, workers: int, prog
         finally:
             torch.set_num_threads(before)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # spawn, not fork: torch's thread pools do not survive fork (as in hwsim.sweep.runner).
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(run_job, job, root / JOBS / job.job_id, device, False, threads) for job in todo]
-        for fut in as_completed(futures):
-            yield fut.result()
+    with process_pool(workers) as pool:
+        args = [(job, root / JOBS / job.job_id, device, False, threads) for job in todo]
+        yield from (record for _, record in as_finished(pool, run_job, args))
 
 
 def _run_ray(todo: list[TrainJob], root: Path, device: str, address: str | None):
-    from hwsim.sweep.ray_backend import _ray
+    from hwsim.sweep import ray_backend
 
-    ray = _ray(address)
-    gpus = 1 if device.startswith("cuda") else 0
-    task = ray.remote(num_cpus=1, num_gpus=gpus)(run_job)
-    pending = [task.remote(job, str(root / JOBS / job.job_id), device, False, 1) for job in todo]
-    while pending:
-        done, pending = ray.wait(pending, num_returns=1)
-        yield ray.get(done[0])
+    options = {"num_cpus": 1, "num_gpus": 1 if device.startswith("cuda") else 0}
+    args = [(job, str(root / JOBS / job.job_id), device, False, 1) for job in todo]
+    yield from (record for _, record in ray_backend.as_finished(run_job, args, address, options=options))
 
 
 def run_train_sweep(request: TrainSweepRequest) -> TrainSweepOutcome:
@@ -210,7 +183,7 @@ def run_train_sweep(request: TrainSweepRequest) -> TrainSweepOutcome:
         raise SweepError(f"workers must be >= 1, got {request.workers}")
     check_train_sweep(request.spec)
     jobs = plan_jobs(request.spec)
-    device = resolve_device(request.device)
+    device = resolve_device(request.device)  # the one device resolver (hwsim.nn.config)
     check_output_dir(request.out_dir, "training sweep", is_train_sweep_store)
     with output_lock(request.out_dir, "training sweep"):
         return _run_locked(request, jobs, device)
@@ -222,7 +195,7 @@ def is_train_sweep_store(path: Path) -> bool:
         manifest = json.loads((Path(path) / MANIFEST).read_text())
     except (OSError, UnicodeDecodeError, ValueError):
         return False
-    return isinstance(manifest, dict) and manifest.get("kind") == "train-sweep"
+    return isinstance(manifest, dict) and manifest.get("kind") == TRAIN_SWEEP_KIND
 
 
 def _run_locked(request: TrainSweepRequest, jobs: tuple[TrainJob, ...], device: str) -> TrainSweepOutcome:
@@ -254,4 +227,4 @@ def _run_locked(request: TrainSweepRequest, jobs: tuple[TrainJob, ...], device: 
                              n_points=len(frame), device=device)
 
 
-__all__ = ["TrainSweepRequest", "TrainSweepOutcome", "plan_jobs", "run_train_sweep", "resolve_device"]
+__all__ = ["TrainSweepRequest", "TrainSweepOutcome", "plan_jobs", "run_train_sweep"]

@@ -36,6 +36,7 @@ from typing import Any
 from hwsim.errors import SweepError
 from hwsim.spec import Family
 from hwsim.sweep.space import AccelGrid
+from hwsim.tomlio import check_keys
 
 
 class Variant(str, Enum):
@@ -159,12 +160,7 @@ def parse_families(values: Any, source: str) -> tuple[Family, ...]:
 
 
 def _check(table: Any, allowed: set[str], where: str, source: str) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise SweepError(f"{source}: [{where}] must be a table")
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise SweepError(f"{source}: unknown key(s) in [{where}]: {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
-    return table
+    return check_keys(table, sorted(allowed), f"{source}: [{where}]", SweepError)
 
 
 def _int(value: Any, what: str, source: str, minimum: int) -> int:

@@ -1,0 +1,59 @@
+"""Golden numbers: total cycles, MACs, DRAM bytes, energy and area of shipped models on every preset.
+
+In the style of ZigZag's per-architecture tests (tests/main/test_*: one expected energy and latency per workload and
+hardware): these are NOT derived independently. They were computed once (branch i11, issue 11, on top of main 2e75f4a) by
+
+    for P in gemmini-like tpu-v1-like edge-soc-32x32; do
+        hwsim cost --model models/ptb-small.toml --accel $P --json                      # and --heads-per-layer 8,6,2,0
+        hwsim cost --model models/shim-wt103-16l.toml --accel $P --json
+    done
+
+(``total``: cycles, macs, dram_bytes, energy_pj, area_mm2), and they pin the model's behaviour: any change to the
+cost model, a preset or a technology table that moves one of them fails here, and the commit that changes them must
+say why the new number is right. The independent checks (hand-derived counts, SCALE-Sim, brute force, the torch
+flop counter) live in test_cost.py, test_gemm_scalesim.py, test_mapping.py, test_flops.py and test_workload.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import ROOT
+from hwsim.accel.config import PRESETS
+from hwsim.accel.cost import model_cost
+from hwsim.heads import resolve_heads
+from hwsim.spec import load_spec
+from hwsim.workload import build_workload
+
+# (model, heads per layer or None for all, preset): (cycles, MACs, DRAM bytes, energy pJ, area mm²)
+GOLDEN = {
+    ("ptb-small", None, "gemmini-like"): (556_413, 132_251_648, 3_107_840, 555871136.7885572, 0.5346609046202043),
+    ("ptb-small", None, "tpu-v1-like"): (123_044, 132_251_648, 1_738_752, 428604676.58035135, 116.95020520126675),
+    ("ptb-small", None, "edge-soc-32x32"): (276_864, 132_251_648, 2_714_624, 211182731.40860185, 1.1460728134306515),
+    ("ptb-small", "8,6,2,0", "gemmini-like"): (447_741, 107_085_824, 2_583_552, 460922254.69872344,
+                                                0.5346609046202043),
+    ("ptb-small", "8,6,2,0", "tpu-v1-like"): (80_511, 107_085_824, 1_525_760, 356998727.3948928, 116.95020520126675),
+    ("ptb-small", "8,6,2,0", "edge-soc-32x32"): (222_528, 107_085_824, 2_386_944, 182723143.4139893,
+                                                  1.0340969617951041),
+    ("shim-wt103-16l", None, "gemmini-like"): (109_011_920, 18_308_663_808, 207_204_408, 42907448046.916794,
+                                               0.5346609046202043),
+    ("shim-wt103-16l", None, "tpu-v1-like"): (3_594_396, 18_308_663_808, 120_208_376, 35242717600.53459,
+                                              116.95020520126675),
+    ("shim-wt103-16l", None, "edge-soc-32x32"): (47_977_840, 18_308_663_808, 129_726_008, 16796379426.271112,
+                                                 30.22268293904384),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("model,heads,preset", list(GOLDEN))
+def test_golden_totals(model, heads, preset):
+    spec = load_spec(ROOT / "models" / f"{model}.toml")
+    total = model_cost(build_workload(spec, resolve_heads(spec, heads), 1), PRESETS[preset]).to_json_dict()["total"]
+    cycles, macs, dram_bytes, energy_pj, area_mm2 = GOLDEN[model, heads, preset]
+    assert (total["cycles"], total["macs"], total["dram_bytes"]) == (cycles, macs, dram_bytes)
+    assert total["energy_pj"] == pytest.approx(energy_pj, rel=1e-9)
+    assert total["area_mm2"] == pytest.approx(area_mm2, rel=1e-9)
+
+
+def test_golden_table_covers_every_preset():
+    """A new preset must get its golden numbers too."""
+    assert {preset for _, _, preset in GOLDEN} == set(PRESETS)
