@@ -108,3 +108,17 @@ def test_log_ticks_are_readable():
     assert log_ticks(1e-5, 1e-2) == pytest.approx([1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2])
     narrow = log_ticks(10134, 10300)  # no 1-2-5 value inside: spread values instead of none
     assert len(narrow) >= 2 and all(10_000 <= t <= 10_400 for t in narrow)
+
+
+def test_knee_ignores_front_points_beyond_the_useful_perplexity_range():
+    """Baseline perplexity 100 -> useful up to 400. Front (perplexity, latency): (100, 10), (150, 6), (300, 5) and a
+    collapsed model (20,000, 0). Without the outlier the scaled front (log perplexity) is (0, 1), (0.37, 0.2), (1, 0):
+    distances 1, 0.42, 1 -> row 1. Counting it, (0, 1), (0.08, 0.6), (0.21, 0.5), (1, 0): distances 1, 0.61, 0.54, 1
+    -> row 2, which is what happens without a baseline to define the range."""
+    frame = pd.DataFrame({"perplexity": [100.0, 150.0, 300.0, 20_000.0], "latency_s": [10.0, 6.0, 5.0, 0.0],
+                          "is_baseline": [True, False, False, False]})  # fmt: skip
+    front = next(f for f in FRONTS if f.column == "pareto_latency")
+    frame["pareto_latency"] = pareto_mask(objective_matrix(frame, front.objectives))
+    assert frame["pareto_latency"].all()
+    assert knee_row(frame, front) == 1
+    assert knee_row(frame.drop(columns="is_baseline"), front) == 2  # no baseline: the whole front counts

@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from hwsim.sweep.queries import USEFUL_PERPLEXITY_FACTOR
+
 # Above this many points a scatter uses WebGL (scattergl); below it SVG, which renders without a GPU.
 WEBGL_THRESHOLD = 20_000
-# Perplexity axis: up to this many times the unpruned model's perplexity (log2(4) = 2 bits per token lost; beyond
-# that a pruned model is no longer a useful design point). Points above are marked as clipped outliers.
-CLIP_FACTOR = 4.0
+# Perplexity axis: the useful range of hwsim.sweep.queries (4 x the baseline); points above are clipped outliers.
+CLIP_FACTOR = USEFUL_PERPLEXITY_FACTOR
 # Perplexity budgets of the slider, as increases over the baseline.
 BUDGET_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 # Designs highlighted per budget step: the cheapest few within the budget.

@@ -5,7 +5,10 @@
 objective (perplexity, latency, area, energy). A point with NaN in a limited column never meets the limit.
 
 The knee of a front is the front point nearest the utopia point once each objective is scaled to 0..1 over the
-front (perplexity as log perplexity, i.e. bits per token, which a model loses linearly).
+front (perplexity as log perplexity, i.e. bits per token, which a model loses linearly). Only front points in the
+useful perplexity range count (at most :data:`USEFUL_PERPLEXITY_FACTOR` x the baseline's, the range the report's
+perplexity axis shows): a front that runs out to perplexity 20,000 would otherwise pull the knee to a model that
+has stopped being a language model.
 """
 
 from __future__ import annotations
@@ -122,11 +125,29 @@ def best_under(frame: pd.DataFrame, budget: Budget) -> dict[str, int | None]:
     return out
 
 
+# Useful range of perplexity: up to this many times the unpruned model's (log2(4) = 2 bits per token lost; beyond
+# that a pruned model is no longer a useful design point). The report clips its perplexity axis here too.
+USEFUL_PERPLEXITY_FACTOR = 4.0
+
+
+def useful_perplexity_limit(frame: pd.DataFrame) -> float | None:
+    """USEFUL_PERPLEXITY_FACTOR x the baseline's perplexity; None without a baseline or perplexities."""
+    if "perplexity" not in frame or "is_baseline" not in frame or not frame["is_baseline"].any():
+        return None
+    limit = USEFUL_PERPLEXITY_FACTOR * float(frame.loc[frame["is_baseline"].to_numpy(dtype=bool), "perplexity"].min())
+    return limit if np.isfinite(limit) else None
+
+
 def knee_row(frame: pd.DataFrame, front: Front) -> int | None:
-    """Row label of the knee of ``front`` (its column must be in ``frame``), None if the front is empty."""
+    """Row label of the knee of ``front`` (its column must be in ``frame``) among its points in the useful perplexity
+    range (all its points when none is), None if the front is empty."""
     on = frame[front.column].to_numpy(dtype=bool)
     if not on.any():
         return None
+    limit = useful_perplexity_limit(frame)
+    if limit is not None and any(obj.column == "perplexity" for obj in front.objectives):
+        useful = on & (frame["perplexity"].to_numpy(dtype=np.float64) <= limit)
+        on = useful if useful.any() else on
     points = frame[on]
     costs = objective_matrix(points, front.objectives)
     for j, obj in enumerate(front.objectives):
