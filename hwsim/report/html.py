@@ -6,7 +6,8 @@ to the baseline on the same accelerator, and a table of the 3-D front; then the 
 (``hwsim.report.sections``): the best design under a budget (``--max-perplexity`` ...), the knee of each front,
 the hypervolume of each front, and the fold analysis (MACs vs cycles saved per layer, where pruning pays). The chosen point defaults to the knee of the
 3-D front: the front point nearest the utopia point after scaling each objective to 0..1 over the front
-(perplexity on a log scale, i.e. as bits per token).
+(perplexity on a log scale, i.e. as bits per token), among its points in the useful perplexity range
+(``hwsim.sweep.queries.knee_row``).
 """
 
 from __future__ import annotations

@@ -64,7 +64,8 @@ def budget_html(data: dict[str, Any] | None) -> str:
 
 def knee_html(data: dict[str, Any]) -> str:
     return ("<h2>Knee point of each front</h2><p class='note'>The front point nearest the utopia point, each "
-            "objective scaled to 0..1 over the front (perplexity as log perplexity).</p>"
+            "objective scaled to 0..1 over the front (perplexity as log perplexity), among the front points within "
+            "4&times; the baseline's perplexity (the plotted range).</p>"
             + _rows_table("knee-table", "front", data))
 
 
