@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.report import toolkit
-from hwsim.sweep.queries import BEST_OF, Budget, best_under, knees, limits
+from hwsim.sweep.queries import BEST_OF, USEFUL_PERPLEXITY_FACTOR, Budget, best_under, knees, limits
 
 DESIGN_COLUMNS = ("heads_per_layer", "accel", "perplexity", "latency_s", "area_mm2", "energy_pj", "params", "macs",
                   "cycles", "dram_bytes")
@@ -65,7 +65,7 @@ def budget_html(data: dict[str, Any] | None) -> str:
 def knee_html(data: dict[str, Any]) -> str:
     return ("<h2>Knee point of each front</h2><p class='note'>The front point nearest the utopia point, each "
             "objective scaled to 0..1 over the front (perplexity as log perplexity), among the front points within "
-            "4&times; the baseline's perplexity (the plotted range).</p>"
+            f"{USEFUL_PERPLEXITY_FACTOR:g}&times; the baseline's perplexity (the plotted range).</p>"
             + _rows_table("knee-table", "front", data))
 
 
