@@ -23,6 +23,7 @@ from hwsim.accel.cost import (
     layer_counts,
     layer_floats,
     layer_group,
+    weight_sram_energy_pj,
     weight_sram_factors,
 )
 from hwsim.errors import SpecError
@@ -139,6 +140,7 @@ def _per_layer(heads: np.ndarray, ints: np.ndarray, floats: np.ndarray, accel: A
     latency_s = cycles / accel.clock_hz
     energy = floats[:, FLOAT_KEYS.index("energy_pj")][heads]
     if accel.weights_on_chip:
-        e_w = ints[:, INT_KEYS.index("sram_weight_bytes")][heads] * w_pj[:, None]
-        energy = energy + e_w + latency_s * w_leak_mw[:, None] * 1e9  # model_cost's _layer_cost order
+        per_config = (w_pj[:, None], w_leak_mw[:, None], None)
+        e_w, e_wl = weight_sram_energy_pj(ints[:, INT_KEYS.index("sram_weight_bytes")][heads], latency_s, per_config)
+        energy = energy + e_w + e_wl  # model_cost's _layer_cost order
     return {"layer_latency_s": latency_s, "layer_energy_pj": energy, "layer_cycles": cycles}

@@ -296,6 +296,21 @@ def fixed_leakage_mw(accel: AccelConfig) -> float:
     return sum(ert.sram_leakage_mw(accel, b) for b in ert.BUFFERS)
 
 
+def weight_sram_energy_pj(sram_weight_bytes: Num, latency_s: Num, weight: tuple) -> tuple[Num, Num]:
+    """(access energy, leakage energy) of the weight SRAM: ``sram_weight_bytes`` of weight reads and standby power
+    over ``latency_s``; ``weight`` = :func:`weight_sram_factors` (scalars, or arrays that broadcast)."""
+    w_pj, w_leak_mw, _ = weight
+    return sram_weight_bytes * w_pj, latency_s * w_leak_mw * 1e9
+
+
+def _add_weight_sram(values: dict, sram_weight_bytes: Num, latency_s: Num, weight: tuple) -> None:
+    """Add the weight SRAM's access energy and leakage to ``values``' SRAM, leakage and total energies."""
+    e_w, e_wl = weight_sram_energy_pj(sram_weight_bytes, latency_s, weight)
+    values["energy_sram_pj"] = values["energy_sram_pj"] + e_w
+    values["energy_leak_pj"] = values["energy_leak_pj"] + e_wl
+    values["energy_pj"] = values["energy_pj"] + e_w + e_wl
+
+
 def leakage_breakdown_pj(accel: AccelConfig, latency_s: float, weight_leak_mw: float) -> dict[str, float]:
     """SRAM leakage energy per buffer over ``latency_s`` (the weight SRAM's is 0 when there is none)."""
     out = {f"{b}_sram": latency_s * ert.sram_leakage_mw(accel, b) * 1e9 for b in ert.BUFFERS}
@@ -330,11 +345,7 @@ def _layer_cost(name: str, heads: int, counts: dict, floats: dict, weight: tuple
     floats = dict(floats)
     latency_s = counts["cycles"] / clock_hz
     if w_pj or w_leak_mw:
-        e_w = counts["sram_weight_bytes"] * w_pj
-        e_wl = latency_s * w_leak_mw * 1e9
-        floats["energy_sram_pj"] = floats["energy_sram_pj"] + e_w
-        floats["energy_leak_pj"] = floats["energy_leak_pj"] + e_wl
-        floats["energy_pj"] = floats["energy_pj"] + e_w + e_wl
+        _add_weight_sram(floats, counts["sram_weight_bytes"], latency_s, weight)
     keys = [f.name for f in dataclasses.fields(LayerCost)]
     values = {key: counts[key] for key in keys if key in counts}
     values.update(floats)
@@ -396,13 +407,9 @@ def model_totals(counts: list[dict], floats: list[dict], n_layers: int, n_heads:
 def finish_totals(total: dict, accel: AccelConfig, weight: tuple) -> dict:
     """Latency, the weight SRAM's energy and leakage, and chip area on summed counts (same operations for ints and
     arrays; ``weight`` = (pJ per byte, leakage mW, mm^2 per byte) of the weight SRAM, scalars or per-config arrays)."""
-    w_pj, w_leak_mw, area_per_byte = weight
+    area_per_byte = weight[2]
     total["latency_s"] = total["cycles"] / accel.clock_hz  # layers run one after another
     if accel.weights_on_chip:
-        e_w = total["sram_weight_bytes"] * w_pj
-        e_wl = total["latency_s"] * w_leak_mw * 1e9
-        total["energy_sram_pj"] = total["energy_sram_pj"] + e_w
-        total["energy_leak_pj"] = total["energy_leak_pj"] + e_wl
-        total["energy_pj"] = total["energy_pj"] + e_w + e_wl
+        _add_weight_sram(total, total["sram_weight_bytes"], total["latency_s"], weight)
     total["area_mm2"] = fixed_area_mm2(accel) + total["param_bytes"] * area_per_byte
     return total

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from hwsim.sweep.queries import USEFUL_PERPLEXITY_FACTOR
+from hwsim.sweep.queries import USEFUL_PERPLEXITY_FACTOR, useful_perplexity_limit
 
 # Above this many points a scatter uses WebGL (scattergl); below it SVG, which renders without a GPU.
 WEBGL_THRESHOLD = 20_000
@@ -86,11 +86,9 @@ def _log_axis(values: pd.Series, low: float | None = None, high: float | None = 
 
 
 def clip_limit(frame: pd.DataFrame, y: str) -> float | None:
-    """Upper end of the perplexity axis (CLIP_FACTOR x the baseline), None when nothing needs clipping."""
-    if y != "perplexity" or not frame["is_baseline"].any():
-        return None
-    limit = CLIP_FACTOR * float(frame.loc[frame["is_baseline"].to_numpy(dtype=bool), y].min())
-    return limit if np.isfinite(limit) and (frame[y] > limit).any() else None
+    """Upper end of the perplexity axis (the useful range of hwsim.sweep.queries), None when nothing needs clipping."""
+    limit = useful_perplexity_limit(frame) if y == "perplexity" else None
+    return limit if limit is not None and (frame[y] > limit).any() else None
 
 
 def cheapest_under(frame: pd.DataFrame, x: str, y: str, limit: float, k: int = HIGHLIGHT) -> pd.DataFrame:
