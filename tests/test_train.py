@@ -171,6 +171,52 @@ def test_lamb_step_matches_equations():
     assert torch.allclose(w.detach(), want)
 
 
+def _lamb_by_parameter(params, grads_per_step, *, lr, b1, b2, eps, wd, bias_correction, max_norm):
+    """Reference LAMB, one parameter at a time in plain tensor ops (a parameter without a gradient is skipped and
+    keeps its own step count)."""
+    ws = [p.clone() for p in params]
+    ms, vs, ts = [torch.zeros_like(w) for w in ws], [torch.zeros_like(w) for w in ws], [0] * len(ws)
+    for grads in grads_per_step:
+        for i, g in enumerate(grads):
+            if g is None:
+                continue
+            ts[i] += 1
+            ms[i] = b1 * ms[i] + (1 - b1) * g
+            vs[i] = b2 * vs[i] + (1 - b2) * g * g
+            c1, c2 = (1 - b1 ** ts[i], 1 - b2 ** ts[i]) if bias_correction else (1.0, 1.0)
+            r = (ms[i] / c1) / ((vs[i] / c2).sqrt() + eps) + wd * ws[i]
+            wn = ws[i].norm() if max_norm is None else ws[i].norm().clamp(0, max_norm)
+            trust = wn / r.norm() if wn > 0 and r.norm() > 0 else 1.0
+            ws[i] = ws[i] - lr * trust * r
+    return ws
+
+
+@pytest.mark.parametrize("s2", [False, True])
+def test_multi_tensor_lamb_equals_a_loop_over_parameters(s2):
+    """The optimizer steps all tensors of a group at once (torch._foreach_*); a per-parameter reference from the
+    equations gives the same weights, including a parameter that has no gradient in some steps and a zero one."""
+    from hwsim.nn.optim import OptimizerKind, build_optimizer
+
+    torch.manual_seed(0)
+    shapes = [(3, 4), (5,), (2, 2, 2), (1,)]
+    params = [torch.randn(s, requires_grad=True) for s in shapes]
+    params[3].data.zero_()  # ||w|| = 0 -> trust ratio 1
+    steps = [[torch.randn(s) for s in shapes] for _ in range(4)]
+    steps[1][2] = None  # no gradient this step: skipped, its step count lags
+    start = [p.detach().clone() for p in params]
+    kind = OptimizerKind.LAMB_S2 if s2 else OptimizerKind.LAMB
+    opt = build_optimizer(kind, [{"params": params, "weight_decay": 0.01}], lr=0.05, betas=(0.9, 0.99),
+                          weight_decay=0.0)  # fmt: skip
+    for grads in steps:
+        for p, g in zip(params, grads):
+            p.grad = g
+        opt.step()
+    want = _lamb_by_parameter(start, steps, lr=0.05, b1=0.9, b2=0.99, eps=opt.defaults["eps"], wd=0.01,
+                              bias_correction=not s2, max_norm=10.0 if s2 else None)  # fmt: skip
+    for p, w in zip(params, want):
+        assert torch.allclose(p.detach(), w, rtol=1e-6, atol=1e-7)
+
+
 def test_released_lamb_step_by_hand():
     """LAMB as S2 releases it (issue 13): no bias correction, eps after the square root, ||w|| clamped at 10 in the
     trust ratio, LN gains as 1 + w (gain_offset). Two steps with weight decay, where bias correction is visible."""

@@ -57,7 +57,8 @@ class AdaptiveSoftmax(nn.Module):
         for i, (start, end, _) in enumerate(self.clusters):
             sel = (tokens >= start) & (tokens < end)
             if sel.any():
-                out[sel] = F.embedding(tokens[sel] - start, self.emb[i]) @ self.proj[i]
+                # under bf16 autocast the product is bf16; the buffer keeps the parameters' dtype
+                out[sel] = (F.embedding(tokens[sel] - start, self.emb[i]) @ self.proj[i]).to(out.dtype)
         return out * self.scale
 
     def _head_logits(self, h: torch.Tensor) -> torch.Tensor:

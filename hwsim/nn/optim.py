@@ -32,32 +32,49 @@ class Lamb(torch.optim.Optimizer):
     def step(self, closure=None):
         loss = closure() if closure is not None else None
         for group in self.param_groups:
-            b1, b2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float32)
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["step"] += 1
-                t = float(state["step"])
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                m.mul_(b1).add_(p.grad, alpha=1 - b1)
-                v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
-                c1, c2 = (1 - b1**t, 1 - b2**t) if group.get("bias_correction", True) else (1.0, 1.0)
-                update = (m / c1) / ((v / c2).sqrt() + group["eps"])
-                offset = group.get("gain_offset", 0.0)
-                w = p - offset if offset else p  # S2: LN gain stored as 1 + w
-                if group["weight_decay"]:
-                    update.add_(w, alpha=group["weight_decay"])
-                w_norm, u_norm = w.norm(), update.norm()
-                if group.get("max_weight_norm") is not None:
-                    w_norm = w_norm.clamp(0, group["max_weight_norm"])  # S2 lamb.py clamps at 10
-                trust = torch.where((w_norm > 0) & (u_norm > 0), w_norm / u_norm, torch.ones_like(w_norm))
-                p.add_(update * trust, alpha=-group["lr"])
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                self._group_step(group, params)
         return loss
+
+    def _group_step(self, group: dict, params: list[torch.Tensor]) -> None:
+        """One step of every parameter of a group with multi-tensor (``torch._foreach_*``) kernels: the same
+        arithmetic, in the same order, as a loop over parameters, in a few launches per group instead of ~15 per
+        parameter (per-parameter launches made LAMB 40% of a training step on an H100: docs/trainsweep.md)."""
+        b1, b2 = group["betas"]
+        grads = [p.grad for p in params]
+        for p in params:
+            state = self.state[p]
+            if not state:
+                state["step"] = torch.zeros((), dtype=torch.float32)
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["step"] += 1
+        m = [self.state[p]["exp_avg"] for p in params]
+        v = [self.state[p]["exp_avg_sq"] for p in params]
+        torch._foreach_mul_(m, b1)
+        torch._foreach_add_(m, grads, alpha=1 - b1)
+        torch._foreach_mul_(v, b2)
+        torch._foreach_addcmul_(v, grads, grads, value=1 - b2)
+        steps = [float(self.state[p]["step"]) for p in params]  # CPU tensors: no device sync
+        if group.get("bias_correction", True):
+            m_hat = torch._foreach_div(m, [1 - b1**t for t in steps])
+            v_hat = torch._foreach_div(v, [1 - b2**t for t in steps])
+        else:
+            m_hat, v_hat = torch._foreach_div(m, 1.0), torch._foreach_div(v, 1.0)
+        torch._foreach_sqrt_(v_hat)
+        torch._foreach_add_(v_hat, group["eps"])
+        update = torch._foreach_div(m_hat, v_hat)
+        offset = group.get("gain_offset", 0.0)
+        weights = torch._foreach_sub(params, offset) if offset else params  # S2: LN gain stored as 1 + w
+        if group["weight_decay"]:
+            torch._foreach_add_(update, weights, alpha=group["weight_decay"])
+        w_norm, u_norm = torch.stack(torch._foreach_norm(weights)), torch.stack(torch._foreach_norm(update))
+        if group.get("max_weight_norm") is not None:
+            w_norm = w_norm.clamp(0, group["max_weight_norm"])  # S2 lamb.py clamps at 10
+        trust = torch.where((w_norm > 0) & (u_norm > 0), w_norm / u_norm, torch.ones_like(w_norm))
+        torch._foreach_mul_(update, list(trust.unbind()))
+        torch._foreach_add_(params, update, alpha=-group["lr"])
 
 
 class OptimizerKind(str, Enum):
