@@ -16,7 +16,7 @@ hw() { python3 -m hwsim.cli.main "$@"; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 python3 -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__)" | tee -a "$out/gpu.txt"
 
-python3 bench/bench_train_gpu.py --batch 24,48,96,192 --steps 20 --json "$out/bench_train_gpu.json" \
+python3 bench/bench_train_gpu.py --batch 24,48,96,192 --steps 20 --profile --json "$out/bench_train_gpu.json" \
   2>&1 | tee "$out/bench_train_gpu.txt"
 
 # The paper's model and optimizer on PTB, short: batch 24 (the paper's per-GPU batch), warm-up 100 steps, validation

@@ -5,9 +5,12 @@ For one layer with h heads of width d_h, N persistent vectors per head, segment 
   q = x_hat[-T:] W_q, k = x_hat W_k, v = x_hat W_v, r = R[-L:] W_r      (no biases)
   context logits   (q + u) k^T + shift((q + v_b) r^T)
   persistent logits q (m_k * sqrt(d_h))^T    (raw q, no position term)
-  a = softmax([context ; persistent] / sqrt(d_h))  (one joint softmax, fp32)
+  a = softmax([context ; persistent] / sqrt(d_h))  (one joint softmax)
   y = a_ctx v + a_pers (m_v * sqrt(N))      -> times the head's gate -> W_o (+ b_o) -> dropout -> residual
-The matrix products are exactly those of ``hwsim.workload.attention_gemms``; the relative shift is a gather.
+The scores, softmax and a [v ; m_v] run as one ``F.scaled_dot_product_attention`` call (queries q + u, the position
+logits and the persistent keys' -u . m_k as an additive bias; see ``RelativeAttention._attend``): on CUDA a fused
+kernel that keeps them on chip, on the CPU the same arithmetic in float32. The matrix products are exactly those of
+``hwsim.workload.attention_gemms``; the relative shift is a gather.
 """
 
 from __future__ import annotations
@@ -98,6 +101,33 @@ class RelativeAttention(nn.Module):
             return self.gate()
         return None
 
+    def _attend(self, q, k, v, u, v_b, r, mask: torch.Tensor, memory_len: int) -> torch.Tensor:
+        """(B, h, T, d_h) attention output over the context keys and the persistent vectors, one joint softmax.
+
+        One ``F.scaled_dot_product_attention`` call over keys [k ; m_k sqrt(d_h)] and values [v ; m_v sqrt(N)] with
+        queries q + u: its fused kernels on CUDA never write the B x h x T x (L + N) scores and probabilities to
+        memory (with N = 2,048 they made training memory-bound: docs/trainsweep.md). What differs from (q + u) k^T
+        goes into the additive bias, pre-divided by sqrt(d_h) as SDPA scales only q K^T: the relative-position
+        logits (masked with -inf) for context keys, and -u . m_k for persistent keys, which S2 scores with the raw
+        q. Attention dropout is SDPA's, on the probabilities as before."""
+        b, h, t, dh = q.shape
+        scale = 1.0 / math.sqrt(dh)
+        position = relative_shift(torch.matmul(q + v_b.unsqueeze(1), r), memory_len)  # (B, h, T, L)
+        bias = (position * scale).masked_fill(~mask, float("-inf"))
+        keys, values = k, v  # (B, h, L, d_h) each
+        if self.n_persistent:
+            mem_k = self.mem_k * math.sqrt(dh)  # S2 reparameterisation: stored / sqrt(d_h)
+            mem_v = self.mem_v * math.sqrt(self.n_persistent)  # stored / sqrt(N)
+            keys = torch.cat([keys, mem_k.to(keys.dtype).unsqueeze(0).expand(b, -1, -1, -1)], dim=2)
+            values = torch.cat([values, mem_v.to(values.dtype).unsqueeze(0).expand(b, -1, -1, -1)], dim=2)
+            # a per-key constant, element-wise (not a GEMM of the workload: it does not depend on the tokens)
+            pers = (-(u.unsqueeze(1) * mem_k).sum(-1) * scale).to(bias.dtype)  # (h, N)
+            bias = torch.cat([bias, pers.unsqueeze(0).unsqueeze(2).expand(b, -1, t, -1)], dim=-1)
+        dropout = self.drop_attn.p if self.training else 0.0
+        query = (q + u.unsqueeze(1)).to(keys.dtype)  # u is a float32 parameter: keep autocast's dtype
+        return F.scaled_dot_product_attention(query, keys, values, attn_mask=bias.to(keys.dtype), dropout_p=dropout,
+                                              scale=scale)  # fmt: skip
+
     def forward(
         self, x: torch.Tensor, mem: torch.Tensor | None, pos: torch.Tensor, mask: torch.Tensor, uv=None
     ) -> torch.Tensor:
@@ -111,23 +141,11 @@ class RelativeAttention(nn.Module):
         length = full.shape[1]
         full = self.norm(full)
         q = self.q_proj(full[:, -t:]).view(b, t, h, dh).transpose(1, 2)  # (B, h, T, dh)
-        k = self.k_proj(full).view(b, length, h, dh).permute(0, 2, 3, 1)  # (B, h, dh, L)
+        k = self.k_proj(full).view(b, length, h, dh).transpose(1, 2)  # (B, h, L, dh)
         v = self.v_proj(full).view(b, length, h, dh).transpose(1, 2)  # (B, h, L, dh)
         r = self.r_proj(pos).view(length, h, dh).permute(1, 2, 0)  # (h, dh, L), once per segment
         u, v_b = (uv[0][self.head_index], uv[1][self.head_index]) if uv is not None else (self.u_bias, self.v_bias)
-        content = torch.matmul(q + u.unsqueeze(1), k)  # (B, h, T, L)
-        position = relative_shift(torch.matmul(q + v_b.unsqueeze(1), r), length - t)
-        logits = (content + position).float().masked_fill(~mask, float("-inf"))
-        parts = [logits]
-        if self.n_persistent:
-            keys = (self.mem_k * math.sqrt(dh)).transpose(1, 2)  # S2 reparameterisation: stored / sqrt(d_h)
-            parts.append(torch.matmul(q, keys).float())  # (B, h, T, N), raw q, never masked
-        probs = torch.softmax(torch.cat(parts, dim=-1) / math.sqrt(dh), dim=-1)
-        probs = self.drop_attn(probs).to(v.dtype)
-        out = torch.matmul(probs[..., :length], v)  # (B, h, T, dh)
-        if self.n_persistent:
-            values = self.mem_v * math.sqrt(self.n_persistent)  # S2 reparameterisation: stored / sqrt(N)
-            out = out + torch.matmul(probs[..., length:], values)
+        out = self._attend(q, k, v, u, v_b, r, mask, length - t)
         gate = self.gate_values()
         if gate is not None:
             out = out * gate.to(out.dtype).view(1, h, 1, 1)
