@@ -36,7 +36,7 @@ class TrainConfig:
     eval_tokens: int = 0  # cap on validation tokens in periodic evaluation (0 = whole split)
     eval_batch_size: int = 8  # S3: evaluation batch 8
     seed: int = 0
-    amp: bool = True  # mixed precision (bfloat16 autocast) on CUDA; scores and softmax stay float32
+    amp: bool = True  # mixed precision (bfloat16 autocast) on CUDA; SDPA accumulates the softmax in float32
     weights_dtype: str = "float32"  # storage dtype of model.safetensors ("float16" halves the file)
 
 
