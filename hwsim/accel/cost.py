@@ -43,15 +43,20 @@ Num = Union[int, float, np.ndarray]
 COUNT_KEYS = (
     "macs", "params", "param_bytes", "array_cycles", "stall_cycles", "vector_cycles", "cycles",
     "sram_ifmap_bytes", "sram_filter_bytes", "sram_ofmap_bytes", "sram_vector_bytes", "sram_weight_bytes",
-    "sram_bytes", "dram_bytes", "dram_weight_bytes", "dram_activation_bytes", "dram_psum_bytes", "spill_bytes",
-    *(f"vector_{kind}_elements" for kind in tech.VECTOR_OPS_PER_ELEMENT),
+    "sram_bytes", "sram_write_bytes", "sram_ifmap_write_bytes", "sram_filter_write_bytes", "sram_ofmap_write_bytes",
+    "sram_vector_write_bytes", "dram_bytes", "dram_weight_bytes", "dram_activation_bytes", "dram_psum_bytes",
+    "spill_bytes", *(f"vector_{kind}_elements" for kind in tech.VECTOR_OPS_PER_ELEMENT),
 )  # fmt: skip
 SRAM_KEYS = ("sram_ifmap_bytes", "sram_filter_bytes", "sram_ofmap_bytes", "sram_vector_bytes", "sram_weight_bytes")
+# The written part of each buffer's bytes (the weight SRAM is only read: weights are loaded before the run).
+SRAM_WRITE_KEYS = ("sram_ifmap_write_bytes", "sram_filter_write_bytes", "sram_ofmap_write_bytes",
+                   "sram_vector_write_bytes")  # fmt: skip
 # Counts of one operator (a GEMM, the fused attention kernel or a vector op), summed into the layer's counts.
 OP_KEYS = (
     "macs", "array_cycles", "stall_cycles", "sram_ifmap_bytes", "sram_filter_bytes", "sram_ofmap_bytes",
-    "sram_weight_bytes", "dram_bytes", "dram_ifmap_bytes", "dram_filter_bytes", "dram_ofmap_bytes",
-    "dram_weight_bytes", "dram_activation_bytes", "dram_psum_bytes",
+    "sram_weight_bytes", "sram_ifmap_write_bytes", "sram_filter_write_bytes", "sram_ofmap_write_bytes", "dram_bytes",
+    "dram_ifmap_bytes", "dram_filter_bytes", "dram_ofmap_bytes", "dram_weight_bytes", "dram_activation_bytes",
+    "dram_psum_bytes",
 )  # fmt: skip
 
 
@@ -94,6 +99,7 @@ class LayerCost:
     sram_vector_bytes: int
     sram_weight_bytes: int
     sram_bytes: int
+    sram_write_bytes: int  # the part of sram_bytes that writes an SRAM (charged CACTI's write energy)
     dram_bytes: int
     dram_weight_bytes: int  # dram_bytes by what moves: parameters,
     dram_activation_bytes: int  # activations (inputs, outputs, intermediates not kept on chip),
@@ -206,21 +212,20 @@ def layer_counts(
     for op in ops:
         for key in ("macs", "array_cycles", "stall_cycles", "sram_ifmap_bytes", "sram_filter_bytes",
                     "sram_ofmap_bytes", "sram_weight_bytes", "dram_bytes", "dram_weight_bytes",
-                    "dram_activation_bytes", "dram_psum_bytes"):  # fmt: skip
+                    "dram_activation_bytes", "dram_psum_bytes", *SRAM_WRITE_KEYS[:3]):  # fmt: skip
             out[key] += int(op.counts[key])
     if accel.activations_on_chip:
         out["spill_bytes"] = out["dram_activation_bytes"]
     elements = {kind: 0 for kind in tech.VECTOR_OPS_PER_ELEMENT}
-    for v in layer.vector_ops:
-        elements[v.kind] += int(v.elements)
-        out["sram_vector_bytes"] += 2 * int(v.elements) * accel.input_bytes
-    for kind, extra_elements in extra.items():
-        elements[kind] += extra_elements
-        out["sram_vector_bytes"] += 2 * extra_elements * accel.input_bytes
+    for kind, count in [*((v.kind, int(v.elements)) for v in layer.vector_ops), *extra.items()]:
+        elements[kind] += count
+        out["sram_vector_bytes"] += 2 * count * accel.input_bytes  # each element read and its result written
+        out["sram_vector_write_bytes"] += count * accel.input_bytes
     for kind, count in elements.items():
         out["vector_cycles"] += -(-count * tech.vector_ops_per_element(kind) // accel.vector_lanes)
         out[f"vector_{kind}_elements"] = count
     out["sram_bytes"] = sum(out[k] for k in SRAM_KEYS)
+    out["sram_write_bytes"] = sum(out[k] for k in SRAM_WRITE_KEYS)
     if accel.vector_overlap:
         out["cycles"] = max(out["array_cycles"], out["vector_cycles"])
     else:
@@ -236,13 +241,15 @@ def layer_floats(counts: dict[str, Num], accel: AccelConfig) -> dict[str, Num]:
     """Energies of a layer from its counts, without the weight SRAM's energy and leakage (ints or arrays)."""
     node = accel.tech_node_nm
     e_mac = counts["macs"] * tech.mac_energy_pj(accel.input_bits, accel.acc_bits, node)
-    if_pj = ert.sram_pj_per_byte(accel, "ifmap")
-    e_sram = (
-        counts["sram_ifmap_bytes"] * if_pj
-        + counts["sram_filter_bytes"] * ert.sram_pj_per_byte(accel, "filter")
-        + counts["sram_ofmap_bytes"] * ert.sram_pj_per_byte(accel, "ofmap")
-        + counts["sram_vector_bytes"] * if_pj
-    )
+    # Each buffer's bytes at CACTI's read energy per byte, the written part at its write energy; the vector unit
+    # reads and writes the ifmap buffer.
+    e_sram = 0.0
+    for buffer, total, written in (("ifmap", "sram_ifmap_bytes", "sram_ifmap_write_bytes"),
+                                   ("filter", "sram_filter_bytes", "sram_filter_write_bytes"),
+                                   ("ofmap", "sram_ofmap_bytes", "sram_ofmap_write_bytes"),
+                                   ("ifmap", "sram_vector_bytes", "sram_vector_write_bytes")):  # fmt: skip
+        e_sram = e_sram + ((counts[total] - counts[written]) * ert.sram_pj_per_byte(accel, buffer)
+                           + counts[written] * ert.sram_write_pj_per_byte(accel, buffer))  # fmt: skip
     e_dram = counts["dram_bytes"] * ert.dram_pj_per_byte(accel)
     # Standby power of the ifmap, filter and ofmap SRAMs over this layer's run time (mW x s = 1e9 pJ).
     e_leak = counts["cycles"] / accel.clock_hz * fixed_leakage_mw(accel) * 1e9

@@ -5,9 +5,9 @@ energy per action, its leakage and its area. ``hwsim tech --accel`` prints it an
 SRAM buffers: CACTI 7 macros (:mod:`hwsim.accel.sram`) whose access width is one array edge of words per cycle
 (:func:`buffer_width_bits`): the ifmap buffer feeds R rows of ``input_bits`` words, the filter and weight buffers
 C columns of ``input_bits`` words, the accumulator (ofmap) C columns of ``acc_bits`` words, as Gemmini's scratchpad
-(16 x 8 = 128-bit rows) and accumulator (16 x 32 = 512-bit rows) are organised (hardware.md §1). SRAM traffic is
-counted in bytes without a read/write split, so every byte is charged the CACTI read energy per byte; CACTI's write
-energy (0.68-3.1x the read energy over 16 KiB-8 MiB, 64-256 bit) is listed for reference (docs/tech.md).
+(16 x 8 = 128-bit rows) and accumulator (16 x 32 = 512-bit rows) are organised (hardware.md §1). Bytes read from a
+buffer are charged CACTI's read energy per byte, bytes written (fills from DRAM, partial sums and outputs, vector
+results) its write energy per byte, which is 0.67-3.6x the read energy over 16 KiB-8 MiB, 64-256 bit (docs/tech.md).
 """
 
 from __future__ import annotations
@@ -62,8 +62,13 @@ def buffer_sram(accel: AccelConfig, buffer: str, size_bytes: int | None = None) 
 
 
 def sram_pj_per_byte(accel: AccelConfig, buffer: str, size_bytes: int | None = None) -> float:
-    """Energy per byte of traffic in a buffer: CACTI read energy per access / bytes per access."""
+    """Energy per byte read from a buffer: CACTI read energy per access / bytes per access."""
     return buffer_sram(accel, buffer, size_bytes).read_pj_per_byte
+
+
+def sram_write_pj_per_byte(accel: AccelConfig, buffer: str, size_bytes: int | None = None) -> float:
+    """Energy per byte written to a buffer: CACTI write energy per access / bytes per access."""
+    return buffer_sram(accel, buffer, size_bytes).write_pj_per_byte
 
 
 def sram_leakage_mw(accel: AccelConfig, buffer: str, size_bytes: int | None = None) -> float:
@@ -82,7 +87,8 @@ def _sram_component(accel: AccelConfig, buffer: str, size_bytes: int | None = No
     est = buffer_sram(accel, buffer, size_bytes)
     return Component(
         name=f"{buffer}_sram", kind="sram",
-        energy_pj={"read": est.read_pj, "write": est.write_pj, "read_per_byte": est.read_pj_per_byte},
+        energy_pj={"read": est.read_pj, "write": est.write_pj, "read_per_byte": est.read_pj_per_byte,
+                   "write_per_byte": est.write_pj_per_byte},
         leakage_mw=est.leakage_mw, area_mm2=est.area_mm2,
         attributes={"size_bytes": est.size_bytes, "width_bits": est.width_bits, "node_nm": est.node_nm,
                     "access_ns": est.access_ns},

@@ -69,6 +69,9 @@ class GemmCost:
     sram_ifmap_bytes: IntLike  # array-side reads + fills from DRAM, input width
     sram_filter_bytes: IntLike
     sram_ofmap_bytes: IntLike  # writes + reads at acc width + drains to DRAM
+    sram_ifmap_write_bytes: IntLike  # the part of sram_ifmap_bytes that writes the SRAM (fills)
+    sram_filter_write_bytes: IntLike  # likewise (fills)
+    sram_ofmap_write_bytes: IntLike  # partial-sum and output writes, spilled partial sums written back
     dram_bytes: IntLike  # ifmap/filter at input width, final outputs at input width, partial sums at acc width
     mapping_efficiency: float | np.ndarray  # mean over folds of used PEs / (R * C)
     utilization: float | np.ndarray  # macs / (compute_cycles * R * C): SCALE-Sim's CALC-mode "Overall Util" / 100
@@ -169,7 +172,9 @@ def gemm_cost(
         sram_ofmap_reads=c["of_reads"], dram_ifmap_reads=c["dram_if"], dram_filter_reads=c["dram_f"],
         dram_ofmap_writes=c["dram_of_w"], onchip_filter_reads=c["onchip_f"], sram_ifmap_bytes=c["sram_if_bytes"],
         sram_filter_bytes=c["sram_f_bytes"], sram_ofmap_bytes=c["sram_of_bytes"], dram_bytes=c["dram_bytes"],
-        dram_psum_reads=c["psum_reads"], dram_ifmap_bytes=c["dram_if"] * ib, dram_filter_bytes=c["dram_f"] * ib,
+        sram_ifmap_write_bytes=c["fill_if"] * ib, sram_filter_write_bytes=c["fill_f"] * ib,
+        sram_ofmap_write_bytes=c["sram_of_write_bytes"], dram_psum_reads=c["psum_reads"],
+        dram_ifmap_bytes=c["dram_if"] * ib, dram_filter_bytes=c["dram_f"] * ib,
         dram_ofmap_bytes=c["dram_bytes"] - (c["dram_if"] + c["dram_f"]) * ib,
         psum_spill_bytes=(c["psum_words"] + c["psum_reads"]) * ab, onchip_ifmap_reads=c["onchip_if"],
         onchip_ofmap_writes=_where(c_on, mn, 0),
@@ -221,7 +226,8 @@ def _scalesim_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on) -> dict:
             row_folds=row_folds, col_folds=col_folds, folds=folds, compute=compute, used=sr * sc,
             sram_if=sram_if, sram_f=sram_f, of_writes=of_writes, of_reads=of_reads, fill_if=dram_if, fill_f=dram_f,
             dram_of_w=dram_of_w, psum_words=psum_words, psum_reads=0 * m,
-            sram_of_bytes=(of_writes + of_reads + psum_words) * ab + m * n * ib, first_a=first_a, first_b=first_b,
+            sram_of_bytes=(of_writes + of_reads + psum_words) * ab + m * n * ib, sram_of_write_bytes=of_writes * ab,
+            first_a=first_a, first_b=first_b,
         ),
     )  # fmt: skip
 
@@ -258,6 +264,7 @@ def _mapping_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on, field) -> dic
             sram_if=field("sram_ifmap_reads"), sram_f=field("sram_filter_reads"), of_writes=of_w, of_reads=of_r,
             fill_if=field("fill_a_words"), fill_f=field("fill_b_words"), dram_of_w=mn + psum, psum_words=psum,
             psum_reads=psum, sram_of_bytes=(of_w + of_r + 2 * psum) * ab + mn * ib,
+            sram_of_write_bytes=(of_w + psum) * ab,  # spilled partial sums come back in through a write
             first_a=field("first_a_words"), first_b=field("first_b_words"),
         ),
     )  # fmt: skip

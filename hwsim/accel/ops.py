@@ -62,7 +62,9 @@ def gemm_op(g: Gemm, accel: AccelConfig, resident: frozenset[str], weights_resid
         macs=c.macs, array_cycles=c.total_cycles, stall_cycles=c.stall_cycles, sram_ifmap_bytes=c.sram_ifmap_bytes,
         sram_filter_bytes=c.sram_filter_bytes, sram_ofmap_bytes=c.sram_ofmap_bytes,
         sram_weight_bytes=c.onchip_filter_reads * accel.input_bytes if weights_resident and g.b_is_weight else 0,
-        dram_bytes=c.dram_bytes, dram_ifmap_bytes=c.dram_ifmap_bytes, dram_filter_bytes=c.dram_filter_bytes,
+        sram_ifmap_write_bytes=c.sram_ifmap_write_bytes, sram_filter_write_bytes=c.sram_filter_write_bytes,
+        sram_ofmap_write_bytes=c.sram_ofmap_write_bytes, dram_bytes=c.dram_bytes, dram_ifmap_bytes=c.dram_ifmap_bytes,
+        dram_filter_bytes=c.dram_filter_bytes,
         dram_ofmap_bytes=c.dram_ofmap_bytes, dram_weight_bytes=weight, dram_psum_bytes=c.psum_spill_bytes,
         dram_activation_bytes=c.dram_bytes - weight - c.psum_spill_bytes,
     )  # fmt: skip
@@ -91,7 +93,10 @@ def attention_op(core: AttentionCore, accel: AccelConfig, resident: frozenset[st
         sram_filter_bytes=(plan.sram_filter_reads + plan.kv_words + plan.persistent_words) * ib * r,
         sram_ofmap_bytes=((plan.sram_ofmap_writes + plan.sram_ofmap_reads) * ab + plan.o_words * ib) * r,
         sram_weight_bytes=plan.persistent_words * ib * r if weights_resident else 0,
-        dram_bytes=dram * r, dram_ifmap_bytes=q * ib * r, dram_filter_bytes=(kv + persistent) * ib * r,
+        sram_ifmap_write_bytes=plan.q_words * ib * r,  # Q, K/R/V and persistent vectors are written in once each
+        sram_filter_write_bytes=(plan.kv_words + plan.persistent_words) * ib * r,
+        sram_ofmap_write_bytes=plan.sram_ofmap_writes * ab * r, dram_bytes=dram * r, dram_ifmap_bytes=q * ib * r,
+        dram_filter_bytes=(kv + persistent) * ib * r,
         dram_ofmap_bytes=o * ib * r, dram_weight_bytes=persistent * ib * r, dram_psum_bytes=0,
         dram_activation_bytes=(q + kv + o) * ib * r,
     )  # fmt: skip

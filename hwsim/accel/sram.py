@@ -1,15 +1,22 @@
 """SRAM read/write energy, leakage, area and access time from CACTI 7, interpolated; a cited rule below 22 nm.
 
 The table ``data/cacti_sram.csv`` holds CACTI 7 runs (tools/cacti_sweep.py: the configuration that hwcomponents-cacti
-1.0.40, the SRAM model behind Accelergy/AccelForge, writes; only size, node and access width vary) for sizes 4 KiB..
-64 MiB (powers of two, 1.5 x 2^k from 24 KiB to 6 MiB, 1.25/1.75 x 2^k from 20 to 56 KiB) x nodes 22, 28, 32, 40,
-45, 65, 90 nm x access widths 32..512 bit. ``data/cacti_sram_heldout.csv`` holds CACTI runs off that grid, for tests and docs/validation.md.
+1.0.40, the SRAM model behind Accelergy/AccelForge, writes; only size, node and access width vary) for nodes 22, 28,
+32, 36, 40, 45, 50, 55, 60, 65, 90 nm x access widths 32..512 bit. Each (node, width) is a column of sizes from 4 KiB
+to 64 MiB: powers of two, 1.5 x 2^k from 24 KiB to 6 MiB, 1.25/1.75 x 2^k from 20 to 56 KiB, and, in the columns
+of 22-65 nm x 64-256 bit, every size the sweep's refinement added between 16 KiB and 8 MiB. CACTI re-optimises its
+array organisation at every size, so its outputs step where the organisation changes (by up to ~50% between 16 and
+17 KiB) and are nearly affine in size in between; the refinement runs the roundest size inside every interval and
+keeps it where interpolation misses it by more than 2%, down to intervals of 1/64 of the size, so each step sits
+in a window of <= 1.6% of the size. ``data/cacti_sram_heldout.csv`` holds CACTI runs off the table (off-grid sizes,
+random sizes and nodes between table nodes), for tests and docs/validation.md.
 
-**Interpolation** (every quantity, in log space): piecewise linear in log(size) at each (node, width) of the table,
-then linear in log(width) and in log(node) between the bracketing table entries, with weights that do not depend on
-size. Exact at table points, except where CACTI's own output dips as size grows: there energy, leakage and area
-carry the smaller size's value (see ``_table``). Monotone in size: each table column is, and a positively weighted
-sum of non-decreasing functions is non-decreasing.
+**Interpolation** (every quantity, in log space): piecewise linear in log(size) along each (node, width) column,
+then linear in log(width) and in log(node) between the bracketing columns, with weights that do not depend on size.
+**Monotone in size**: read/write energy, leakage and area of each column are first made non-decreasing
+(``_monotone_fit``: in 16 KiB-8 MiB the closest such curve in the max norm, which keeps every point where CACTI itself
+does not dip and splits each dip evenly; outside, fitted under/over the band's ends), and a positively weighted sum of
+non-decreasing functions is non-decreasing. Access time is left as CACTI gives it.
 
 **Outside the table** (each case named in :attr:`SramEstimate.notes`):
 - size < 4 KiB: energy per access and access time of the 4 KiB macro; leakage and area in proportion to size.
@@ -42,6 +49,8 @@ CACTI_MIN_NODE_NM = 22.0
 CACTI_MAX_NODE_NM = 90.0
 MIN_NODE_NM = 3.0  # smallest node with a published bitcell (hardware.md §3)
 MAX_CACTI_WIDTH_BITS = 512
+# Sizes where the monotone fit stays closest to CACTI (every preset's buffers and issue 12's accuracy band)
+FIT_BAND_BYTES = (16 * 1024, 8 * 1024 * 1024)
 MIN_CACTI_WIDTH_BITS = 32
 
 # Below-22 nm rule (hwcomponents-cacti 1.0.40, see the module docstring)
@@ -77,12 +86,21 @@ class SramEstimate:
 
 
 @dataclass(frozen=True)
+class _Column:
+    """One (node, width) of the table: its own CACTI sizes (refined where CACTI changes organisation)."""
+
+    log_sizes: np.ndarray  # (S,) natural log of bytes, increasing
+    log_values: np.ndarray  # (S, Q) natural log of QUANTITIES, MONOTONE ones made non-decreasing (_monotone_fit)
+    adjusted: np.ndarray  # (S,) bool: a MONOTONE quantity differs from CACTI's own output at this size
+
+
+@dataclass(frozen=True)
 class _Table:
-    sizes: np.ndarray  # (S,) bytes
     nodes: np.ndarray  # (N,) nm
     widths: np.ndarray  # (W,) bits
-    log_values: np.ndarray  # (N, W, S, Q) natural log of QUANTITIES
-    raised: np.ndarray  # (N, W, S) bool: a MONOTONE quantity was lifted to a smaller size's CACTI value
+    columns: dict[tuple[int, int], _Column]  # (node index, width index) -> column
+    min_bytes: float
+    max_bytes: float
 
 
 def _read_csv(name: str) -> list[dict[str, float]]:
@@ -90,28 +108,57 @@ def _read_csv(name: str) -> list[dict[str, float]]:
     return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(text.splitlines())]
 
 
+def _minimax_monotone(log_v: np.ndarray) -> np.ndarray:
+    """The non-decreasing sequence closest to ``log_v`` in the max norm: (running max + reverse running min) / 2.
+    It keeps every point where the sequence does not dip (running max == running min == the value) and splits each
+    dip evenly, so its largest error is half the largest dip, the least any non-decreasing sequence can achieve."""
+    return (np.maximum.accumulate(log_v) + np.minimum.accumulate(log_v[::-1])[::-1]) / 2
+
+
+def _monotone_fit(sizes: np.ndarray, log_v: np.ndarray) -> np.ndarray:
+    """One table column made non-decreasing in size, closest to CACTI where buffers are sized (FIT_BAND_BYTES).
+
+    CACTI re-optimises the organisation at each size and its output dips as size grows, most of all just below a
+    power of two (22 nm, 256-bit: 124 KiB 0.137 mm^2, 128 KiB 0.113 mm^2): in the band the minimax fit splits each dip
+    evenly (largest in-band dips: read energy 21%, area 29%, so errors <= 10% and 14%); below the band the column is
+    fitted under the band's first value, above it over the band's last, so a dip outside the band (15.875 KiB vs
+    16 KiB at 45 nm, 128-bit: 39%) cannot move the band."""
+    band = (sizes >= FIT_BAND_BYTES[0]) & (sizes <= FIT_BAND_BYTES[1])
+    lo, hi = int(np.argmax(band)), len(sizes) - int(np.argmax(band[::-1]))  # band = [lo, hi)
+    out = log_v.copy()
+    out[lo:hi] = _minimax_monotone(log_v[lo:hi])
+    out[:lo] = _minimax_monotone(np.minimum(log_v[:lo], out[lo]))
+    out[hi:] = _minimax_monotone(np.maximum(log_v[hi:], out[hi - 1]))
+    return out
+
+
 @functools.lru_cache(maxsize=None)
 def _table() -> _Table:
     rows = _read_csv("cacti_sram.csv")
-    sizes = np.array(sorted({r["size_bytes"] for r in rows}))
     nodes = np.array(sorted({r["node_nm"] for r in rows}))
     widths = np.array(sorted({r["width_bits"] for r in rows}))
-    values = np.full((len(nodes), len(widths), len(sizes), len(QUANTITIES)), np.nan)
+    by_column: dict[tuple[int, int], list[dict]] = {}
     for r in rows:
-        i, j, k = (np.searchsorted(a, r[key]) for a, key in ((nodes, "node_nm"), (widths, "width_bits"),
-                                                              (sizes, "size_bytes")))  # fmt: skip
-        values[i, j, k] = [r[q] for q in QUANTITIES]
-    if np.isnan(values).any():
-        raise TechError("data/cacti_sram.csv is not a full size x node x width grid")
-    # CACTI re-optimises the organisation at each size and its output sometimes dips as size grows (of 980 points: 20
-    # read energies by up to 13%, 46 write energies by up to 30%, 2 areas by up to 8.4%, no leakage; mostly below
-    # 64 KiB): carry the running maximum along size so a larger SRAM is never cheaper, smaller or less leaky. Access
-    # time is left as CACTI gives it.
-    raw = values.copy()
-    for q in (QUANTITIES.index(name) for name in MONOTONE):
-        values[..., q] = np.maximum.accumulate(values[..., q], axis=2)
-    raised = (values != raw).any(axis=3)
-    return _Table(sizes=sizes, nodes=nodes, widths=widths, log_values=np.log(values), raised=raised)
+        key = (int(np.searchsorted(nodes, r["node_nm"])), int(np.searchsorted(widths, r["width_bits"])))
+        by_column.setdefault(key, []).append(r)
+    if len(by_column) != len(nodes) * len(widths):
+        raise TechError("data/cacti_sram.csv lacks a (node, width) column of its node x width grid")
+    columns, lows, highs = {}, set(), set()
+    for key, col in by_column.items():
+        col.sort(key=lambda r: r["size_bytes"])
+        sizes = np.array([r["size_bytes"] for r in col])
+        if np.any(np.diff(sizes) <= 0):
+            raise TechError("data/cacti_sram.csv repeats a size in one (node, width) column")
+        raw = np.log(np.array([[r[q] for q in QUANTITIES] for r in col]))
+        fitted = raw.copy()
+        for q in (QUANTITIES.index(name) for name in MONOTONE):
+            fitted[:, q] = _monotone_fit(sizes, raw[:, q])
+        columns[key] = _Column(log_sizes=np.log(sizes), log_values=fitted, adjusted=(fitted != raw).any(axis=1))
+        lows.add(sizes[0])
+        highs.add(sizes[-1])
+    if len(lows) != 1 or len(highs) != 1:
+        raise TechError("data/cacti_sram.csv: every (node, width) column must span the same sizes")
+    return _Table(nodes=nodes, widths=widths, columns=columns, min_bytes=lows.pop(), max_bytes=highs.pop())
 
 
 def heldout_points() -> list[dict[str, float]]:
@@ -133,11 +180,10 @@ def _bracket(axis: np.ndarray, x: float) -> tuple[int, int, float]:
     return lo, hi, t
 
 
-def _log_at_size(t: _Table, i: int, j: int, size: float) -> np.ndarray:
-    """log of every quantity at one (node, width) table column, log-log in size (size inside the table)."""
+def _log_at_size(column: _Column, size: float) -> np.ndarray:
+    """log of every quantity of one table column, log-log in size (size inside the column)."""
     x = math.log(size)
-    xs = np.log(t.sizes)
-    return np.array([np.interp(x, xs, t.log_values[i, j, :, q]) for q in range(len(QUANTITIES))])
+    return np.array([np.interp(x, column.log_sizes, column.log_values[:, q]) for q in range(len(QUANTITIES))])
 
 
 def _cacti_interpolated(size: float, node: float, width: float) -> np.ndarray:
@@ -149,8 +195,23 @@ def _cacti_interpolated(size: float, node: float, width: float) -> np.ndarray:
     for i, wn in ((n0, 1 - tn), (n1, tn)):
         for j, ww in ((w0, 1 - tw), (w1, tw)):
             if wn * ww:
-                logs = logs + wn * ww * _log_at_size(t, i, j, size)
+                logs = logs + wn * ww * _log_at_size(t.columns[(i, j)], size)
     return np.exp(logs)
+
+
+def _table_note(size: float, node: float, width: float) -> str:
+    """How a figure inside the table's ranges was obtained: a CACTI point of the table, or interpolated."""
+    t = _table()
+    i, j = (int(np.searchsorted(a, x)) for a, x in ((t.nodes, node), (t.widths, width)))
+    on_grid = i < len(t.nodes) and t.nodes[i] == node and j < len(t.widths) and t.widths[j] == width
+    if on_grid:
+        column = t.columns[(i, j)]
+        k = int(np.searchsorted(column.log_sizes, math.log(size)))
+        if k < len(column.log_sizes) and np.isclose(column.log_sizes[k], math.log(size), rtol=0, atol=1e-12):
+            if column.adjusted[k]:
+                return "CACTI 7 table point (made monotone in size where CACTI dips, see hwsim.accel.sram)"
+            return "CACTI 7 table point"
+    return "CACTI 7 table, log-log interpolated"
 
 
 def check_node(node_nm: float) -> None:
@@ -182,10 +243,6 @@ def bitcell_um2(node_nm: float) -> float:
     return float(math.exp(np.interp(math.log(node_nm), xs, ys)))
 
 
-def _on_grid(axis: np.ndarray, x: float) -> bool:
-    return bool(np.any(axis == x))
-
-
 @functools.lru_cache(maxsize=4096)
 def sram_estimate(size_bytes: int, node_nm: float, width_bits: int) -> SramEstimate:
     """Read/write energy per ``width_bits`` access, leakage, area and access time of one SRAM (module docstring)."""
@@ -202,11 +259,11 @@ def sram_estimate(size_bytes: int, node_nm: float, width_bits: int) -> SramEstim
         w = MAX_CACTI_WIDTH_BITS
         energy_factor = width_bits / MAX_CACTI_WIDTH_BITS
         notes.append(f"{width_bits}-bit access = {energy_factor:g} accesses of 512 bits")
-    s = float(min(max(size_bytes, t.sizes[0]), t.sizes[-1]))
+    s = float(min(max(size_bytes, t.min_bytes), t.max_bytes))
     capacity_factor = size_bytes / s
-    if size_bytes < t.sizes[0]:
+    if size_bytes < t.min_bytes:
         notes.append("below CACTI's 4 KiB: energy of the 4 KiB macro, leakage and area in proportion to size")
-    elif size_bytes > t.sizes[-1]:
+    elif size_bytes > t.max_bytes:
         notes.append(f"above 64 MiB: {capacity_factor:.3g} banks of 64 MiB, one bank per access")
     n = max(float(node_nm), CACTI_MIN_NODE_NM)
     read, write, leak, area, access = _cacti_interpolated(s, n, float(w))
@@ -218,15 +275,7 @@ def sram_estimate(size_bytes: int, node_nm: float, width_bits: int) -> SramEstim
         access = access * scale
         notes.append(f"{node_nm:g} nm < 22 nm: scaled from CACTI 22 nm (energy (n/22)^0.5, leakage x0.79 FinFET, "
                      f"area by bitcell {bitcell_um2(node_nm):.4g}/{BITCELL_UM2[22]} um^2)")  # fmt: skip
-    inside = (s, n, w) == (size_bytes, node_nm, width_bits)
-    if not (_on_grid(t.sizes, s) and _on_grid(t.nodes, n) and _on_grid(t.widths, float(w))):
-        notes.insert(0, "CACTI 7 table, log-log interpolated")
-    elif inside:
-        i, j, k = (int(np.searchsorted(a, x)) for a, x in ((t.nodes, n), (t.widths, w), (t.sizes, s)))
-        lifted = " (lifted to a smaller size's value where CACTI dips)" if t.raised[i, j, k] else ""
-        notes.insert(0, "CACTI 7 table point" + lifted)
-    else:
-        notes.insert(0, "CACTI 7 table")
+    notes.insert(0, _table_note(s, n, float(w)))
     return SramEstimate(
         size_bytes=int(size_bytes), node_nm=float(node_nm), width_bits=int(width_bits),
         read_pj=float(read * energy_factor), write_pj=float(write * energy_factor),

@@ -39,28 +39,34 @@ class Check:
 # ---- CACTI 7 ------------------------------------------------------------------------------------------------------
 # Two CACTI 7 table points (reproduced exactly) and held-out points (not in the table: interpolated by hwsim).
 CACTI_TABLE_CASES = [(128 * KIB, 22, 64), (1 * MIB, 22, 64)]
-CACTI_HELDOUT_CASES = [(22 * KIB, 22, 64), (80 * KIB, 32, 128), (320 * KIB, 45, 256), (1280 * KIB, 65, 64),
-                       (5 * MIB, 22, 256), (7 * MIB, 45, 128), (128 * KIB, 36, 64), (1 * MIB, 55, 128)]  # fmt: skip
+CACTI_HELDOUT_CASES = [(22 * KIB, 22, 64), (112 * KIB, 32, 128), (448 * KIB, 45, 256), (2560 * KIB, 65, 64),
+                       (5 * MIB, 22, 256), (7 * MIB, 45, 128), (128 * KIB, 34, 64), (1 * MIB, 58, 128),
+                       (4 * MIB, 42, 256)]  # fmt: skip
 
 
 def _size_text(size: int) -> str:
     return f"{size // MIB} MiB" if size % MIB == 0 else f"{size // KIB:,} KiB"
 
 
-def _cacti_row(size: int, node: int, width: int) -> dict[str, float]:
+def _cacti_row(size: int, node: int, width: int, heldout: bool) -> dict[str, float]:
+    """The CACTI run of a validation case, from the held-out file or the table (a held-out case must not be both)."""
     from hwsim.accel.sram import table_points
 
-    for row in [*table_points(), *heldout_points()]:
-        if (row["size_bytes"], row["node_nm"], row["width_bits"]) == (size, node, width):
-            return row
-    raise KeyError((size, node, width))
+    key = (size, node, width)
+    table = [r for r in table_points() if (r["size_bytes"], r["node_nm"], r["width_bits"]) == key]
+    held = [r for r in heldout_points() if (r["size_bytes"], r["node_nm"], r["width_bits"]) == key]
+    if heldout and held and not table:
+        return held[0]
+    if not heldout and table:
+        return table[0]
+    raise KeyError(f"{key} is not a CACTI {'held-out' if heldout else 'table'} point")
 
 
 def cacti_checks() -> list[Check]:
     out = []
     for cases, label in ((CACTI_TABLE_CASES, "table point"), (CACTI_HELDOUT_CASES, "held out")):
         for size, node, width in cases:
-            ref = _cacti_row(size, node, width)
+            ref = _cacti_row(size, node, width, heldout=label == "held out")
             est = sram_estimate(size, node, width)
             name = f"{_size_text(size)}, {node} nm, {width}-bit ({label})"
             src = "CACTI 7 (tools/cacti_sweep.py)"
@@ -71,18 +77,43 @@ def cacti_checks() -> list[Check]:
     return out
 
 
-def heldout_error_summary(size_range=(64 * KIB, 8 * MIB), widths=(64, 128, 256)) -> dict[str, float]:
-    """Largest |hwsim / CACTI - 1| over every held-out CACTI point in the acceptance range."""
+def heldout_error_summary(size_range=(16 * KIB, 8 * MIB), widths=(64, 128, 256), nodes=None) -> dict[str, float]:
+    """Largest |hwsim / CACTI - 1| over every held-out CACTI point in the acceptance range (22-65 nm; ``nodes``:
+    only these)."""
     worst = {"read_pj": 0.0, "write_pj": 0.0, "area_mm2": 0.0, "leakage_mw": 0.0}
     n = 0
     for row in heldout_points():
         if not size_range[0] <= row["size_bytes"] <= size_range[1] or row["width_bits"] not in widths:
+            continue
+        if not 22 <= row["node_nm"] <= 65 or (nodes is not None and row["node_nm"] not in nodes):
             continue
         est = sram_estimate(int(row["size_bytes"]), row["node_nm"], int(row["width_bits"]))
         n += 1
         for key in worst:
             worst[key] = max(worst[key], abs(getattr(est, key) / row[key] - 1.0))
     return {"points": n, **worst}
+
+
+def monotone_fit_summary() -> dict[str, float]:
+    """How many table points the monotone fit moves off CACTI's own value, and by how much at most: inside the
+    acceptance band (16 KiB-8 MiB, 22-65 nm, 64-256 bit) and anywhere."""
+    from hwsim.accel.sram import table_points
+
+    worst = {"read_pj": 0.0, "area_mm2": 0.0, "band_read_pj": 0.0, "band_area_mm2": 0.0}
+    moved = 0
+    rows = table_points()
+    for row in rows:
+        est = sram_estimate(int(row["size_bytes"]), row["node_nm"], int(row["width_bits"]))
+        errors = {key: abs(getattr(est, key) / row[key] - 1.0) for key in ("read_pj", "write_pj", "leakage_mw",
+                                                                            "area_mm2")}  # fmt: skip
+        moved += max(errors.values()) > 1e-9
+        band = (16 * KIB <= row["size_bytes"] <= 8 * MIB and 22 <= row["node_nm"] <= 65
+                and row["width_bits"] in (64, 128, 256))  # fmt: skip
+        for key in ("read_pj", "area_mm2"):
+            worst[key] = max(worst[key], errors[key])
+            if band:
+                worst[f"band_{key}"] = max(worst[f"band_{key}"], errors[key])
+    return {"adjusted": moved, "points": len(rows), **worst}
 
 
 # ---- TPUv1, Gemmini --------------------------------------------------------------------------------------------------
@@ -216,7 +247,8 @@ def render_markdown() -> str:
     """docs/validation.md, regenerated from :func:`checks` (tools/gen_validation.py writes it)."""
     rows = checks()
     summary = heldout_error_summary()
-    small = heldout_error_summary(size_range=(16 * KIB, 64 * KIB))
+    native = heldout_error_summary(nodes=(22, 32, 45, 65))
+    fit = monotone_fit_summary()
     lines = [
         "# Validation: hwsim against published and peer figures",
         "",
@@ -232,14 +264,18 @@ def render_markdown() -> str:
                      f"{_fmt(c.hwsim, c.digits)} | {_error_text(c.error)} |")  # fmt: skip
     lines += [
         "",
-        "**CACTI held-out points** (not in hwsim's table: 1.125–1.875·2^k sizes from 18 to 60 KiB and 1.25/1.75·2^k "
-        "from 80 KiB to 7 MiB at 22/32/45/65 nm, and 36/55 nm; 64/128/256-bit). From 64 KiB to 8 MiB, over all "
-        f"{summary['points']} points, the largest |error| is {summary['read_pj']:.1%} for read energy, "
-        f"{summary['write_pj']:.1%} write energy, {summary['area_mm2']:.1%} area and {summary['leakage_mw']:.1%} "
-        f"leakage. From 16 to 64 KiB ({small['points']} points) it is {small['read_pj']:.1%} read, "
-        f"{small['area_mm2']:.1%} area: there CACTI re-picks its array organisation between neighbouring sizes "
-        "(steps of up to 56% in read energy) and is not monotone in size, which a monotone interpolation cannot "
-        "follow. Table points are reproduced exactly.",
+        f"**CACTI held-out points**: {summary['points']} CACTI runs that are not in hwsim's table, 16 KiB–8 MiB, "
+        "22–65 nm, 64/128/256-bit (fixed off-grid sizes, random sizes rounded as a user sizes a buffer, and the nodes "
+        "34, 42 and 58 nm that are not table nodes; `tools/cacti_sweep.py`). The largest |error| is "
+        f"{summary['read_pj']:.1%} for read energy, {summary['area_mm2']:.1%} area, {summary['write_pj']:.1%} write "
+        f"energy and {summary['leakage_mw']:.1%} leakage; at CACTI's own nodes 22/32/45/65 nm ({native['points']} "
+        f"points) {native['read_pj']:.1%} read and {native['area_mm2']:.1%} area. Table points are reproduced exactly "
+        f"except where CACTI's output dips as size grows ({fit['adjusted']} of {fit['points']} points, counting write "
+        "energy and leakage), where the monotone fit splits the dip: in 16 KiB–8 MiB, 22–65 nm, 64–256-bit by at "
+        f"most {fit['band_read_pj']:.1%} read and {fit['band_area_mm2']:.1%} area; anywhere by at most "
+        f"{fit['read_pj']:.1%} read and {fit['area_mm2']:.1%} area (below 16 KiB, where the fit stays under the "
+        "band's first value). Between table nodes CACTI is not monotone in node either (17 KiB, 256-bit read: "
+        "12.1, 12.8, 13.4, 14.0, 10.0 pJ at 32–36 nm), which is where the largest held-out errors are.",
         "",
         "Notes:",
         "* TPUv1: the per-MAC area anchor (1,200 µm² at 28 nm) is itself derived from the matrix-unit share of the",
