@@ -53,7 +53,8 @@ def main() -> None:
             error = max(abs(read / r["read_pj"] - 1), abs(area / r["area_mm2"] - 1))
             worst[name] = max(worst[name], error)
             beyond[name] += error > 0.15
-    print(f"{len(points)} held-out points at nodes {sorted({r['node_nm'] for r in points})} nm, against CACTI 7 run there:")
+    nodes = sorted({r["node_nm"] for r in points})
+    print(f"{len(points)} held-out points at nodes {nodes} nm, against CACTI 7 run there:")
     for name in worst:
         print(f"  {name:13s} largest |error| (read energy or area) {worst[name]:.1%}, {beyond[name]} beyond 15%")
 
