@@ -297,3 +297,48 @@ def test_train_cli_bad_inputs(tmp_path, cli):
     assert_one_line_error(cli("train", "--recipe", bad, "--out", out), "optimizer")
     bad.write_text(recipe.read_text().replace("vocab_size = 40", "vocab_size = 10"))
     assert_one_line_error(cli("train", "--recipe", bad, "--out", out), "vocab")
+    bad.write_text(recipe.read_text().replace("batch_size = 2", "batch_size = 2\naccum_steps = 3"))
+    assert_one_line_error(cli("train", "--recipe", bad, "--out", out), "accum_steps", "multiple")
+    bad.write_text(recipe.read_text().replace("batch_size = 2", "batch_size = 2\naccum_steps = 0"))
+    assert_one_line_error(cli("train", "--recipe", bad, "--out", out), "accum_steps")
+
+
+@pytest.mark.parametrize("gated", [False, True])
+def test_gradient_accumulation_equals_the_whole_batch(gated):
+    """accum_steps = 2: two half-batch forward/backward passes, each over its rows' own memory, then one optimizer
+    step, give the weights and memory of one whole-batch step (no dropout; gates fixed at their mean, so no sampling);
+    E[L0] counts once."""
+    import copy
+
+    from hwsim.nn.model import build_model
+    from hwsim.nn.step import train_step
+    from nn_helpers import tiny_spec
+
+    spec = tiny_spec("all_attention", adaptive=True)
+    torch.manual_seed(0)
+    whole = build_model(spec, gated=gated, output_scaling=gated)
+    for p in whole.parameters():
+        p.data.normal_(0, 0.3)
+    split = copy.deepcopy(whole)
+    x = torch.randint(0, spec.vocab_size, (4, 3 * spec.segment_len + 1))
+    results = []
+    for model, accum in ((whole, 1), (split, 2)):
+        model.train()
+        if gated:
+            for layer in model.layers:  # deterministic gates: the hard-concrete mean, as in evaluation
+                layer.attn.fixed_gate = layer.attn.gate.eval()().detach()
+        # plain SGD without clipping: the update is the gradient itself, so a wrong 1/accum_steps weight or an E[L0]
+        # term counted twice would show (Adam-like optimisers and clipping would hide a scale error)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        mems, losses = None, []
+        for seg in range(3):
+            xs = x[:, seg * spec.segment_len : (seg + 1) * spec.segment_len + 1]
+            loss, mems = train_step(model, opt, xs, mems, lam=0.1 if gated else None, accum_steps=accum)
+            losses.append(float(loss))
+        results.append((model, mems, losses))
+    (a, mems_a, loss_a), (b, mems_b, loss_b) = results
+    assert loss_a == pytest.approx(loss_b, rel=1e-5)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(pa, pb, rtol=1e-4, atol=1e-6)
+    for ma, mb in zip(mems_a, mems_b):
+        assert torch.allclose(ma, mb, rtol=1e-4, atol=1e-5)

@@ -29,7 +29,8 @@ def _check_train_fits(recipe: Optional[Path], resume_from: Optional[Path], init_
     else:
         raw = load_recipe(recipe)
         spec = load_checkpoint(init_from).spec if init_from else ModelSpec.from_dict(raw["model"], source=str(recipe))
-    check_fits_memory(spec, train_config(raw.get("train")).batch_size, training=True, what="training")
+    cfg = train_config(raw.get("train"))
+    check_fits_memory(spec, cfg.batch_size // cfg.accum_steps, training=True, what="training")
 
 
 def _train_cmd(

@@ -26,6 +26,10 @@ class TrainConfig:
     min_lr_ratio: float = 0.1  # paper.md §4.4: cosine to 0.1 x lr (NVIDIA TXL-base)
     steps: int = 1000
     batch_size: int = 16
+    # Micro-batches per optimizer step: the batch's rows are split into accum_steps equal groups, each run forward and
+    # backward on its own (its own memory), gradients summed, so batch_size rows fit in 1/accum_steps of the
+    # activation memory (the paper's batch 192 on one 80 GB GPU needs 2: docs/trainsweep.md).
+    accum_steps: int = 1
     clip: float = 0.5  # S2 grad-clip 0.5
     dropout_emb: float = 0.1  # S2 input dropout 0.1 (also on pos_emb)
     dropout_attn: float = 0.2  # S2 attention dropout 0.2
@@ -79,6 +83,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "min_lr_ratio": (0.0, 1.0, True, True),
     "steps": (1, MAX_INT, True, True),
     "batch_size": (1, 65_536, True, True),
+    "accum_steps": (1, 65_536, True, True),
     "eval_batch_size": (1, 65_536, True, True),
     "dropout_emb": _UNIT_OPEN, "dropout_attn": _UNIT_OPEN, "dropout_proj": _UNIT_OPEN, "dropout_out": _UNIT_OPEN,
     "init_log_alpha": (-100.0, 100.0, True, True),
@@ -156,6 +161,8 @@ def train_config(table: dict | None) -> TrainConfig:
         raise SpecError("recipe [train]: steps, batch_size and lr must be positive")
     if cfg.weights_dtype not in ("float32", "float16"):
         raise SpecError(f"recipe [train] weights_dtype must be float32 or float16, got {cfg.weights_dtype!r}")
+    if cfg.batch_size % cfg.accum_steps:
+        raise SpecError(f"recipe [train] batch_size {cfg.batch_size} is not a multiple of accum_steps {cfg.accum_steps}")
     return cfg
 
 

@@ -27,16 +27,33 @@ def step_segment(rows: torch.Tensor, step: int, per_epoch: int, segment_len: int
 
 
 def train_step(model, opt: torch.optim.Optimizer, x: torch.Tensor, mems, *, lam: float | None = None,
-               clip: float = 0.0, clip_params: Iterable[torch.Tensor] = (), use_amp: bool = False):
+               clip: float = 0.0, clip_params: Iterable[torch.Tensor] = (), use_amp: bool = False,
+               accum_steps: int = 1):
     """One optimizer step on segment ``x``: mean NLL (plus ``lam`` x E[L0] for a gated model; ``lam=None``: no
-    sparsity term), gradient norm of ``clip_params`` clipped at ``clip`` (0: off). Returns (NLL loss, memory)."""
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-        nll, mems = model(x[:, :-1], mems, x[:, 1:])
-        loss = nll.float().mean()
-        total = loss if lam is None else loss + lam * model.expected_l0().to(loss.device)
+    sparsity term), gradient norm of ``clip_params`` clipped at ``clip`` (0: off). Returns (NLL loss, memory).
+
+    ``accum_steps`` > 1 splits the rows of ``x`` (and of the memory) into that many equal groups, each run forward and
+    backward on its own with its NLL weighted by 1/accum_steps, so the summed gradient is the whole batch's mean
+    (E[L0] is added once); only one group's activations are alive at a time. A gated model samples its gates once per
+    group instead of once per batch."""
+    groups = x.shape[0] // accum_steps if x.shape[0] % accum_steps == 0 else 0
+    if groups == 0:
+        raise ValueError(f"batch of {x.shape[0]} rows is not a multiple of accum_steps {accum_steps}")
     opt.zero_grad(set_to_none=True)
-    total.backward()
+    losses, new_mems = [], []
+    for i in range(accum_steps):
+        rows = slice(i * groups, (i + 1) * groups)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            nll, group_mems = model(x[rows, :-1], None if mems is None else [m[rows] for m in mems], x[rows, 1:])
+            loss = nll.float().mean()
+            total = loss / accum_steps
+            if lam is not None and i == 0:
+                total = total + lam * model.expected_l0().to(loss.device)
+        total.backward()
+        losses.append(loss.detach())
+        new_mems.append(group_mems)
     if clip > 0:
         torch.nn.utils.clip_grad_norm_(clip_params, clip)
     opt.step()
-    return loss, mems
+    mems = new_mems[0] if accum_steps == 1 else [torch.cat(layer, dim=0) for layer in zip(*new_mems)]
+    return torch.stack(losses).mean(), mems

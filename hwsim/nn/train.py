@@ -246,7 +246,8 @@ def _loop(run: _Run, model, opt, data, steps: range, history: list, mems, device
             g["lr"] = run.lr * run.lr_factor(step) * g["lr_mult"]
         lam = run.gcfg.lambda_at(step) if run.gating else 0.0
         loss, mems = train_step(model, opt, x.to(device), None if restart else mems, lam=lam if run.gating else None,
-                                clip=cfg.clip, clip_params=model.non_gate_parameters(), use_amp=use_amp)
+                                clip=cfg.clip, clip_params=model.non_gate_parameters(), use_amp=use_amp,
+                                accum_steps=cfg.accum_steps)
         done_tokens += cfg.batch_size * run.spec.segment_len
         losses.append(float(loss.detach()))
         rate = done_tokens / max(time.perf_counter() - t0, 1e-9)
