@@ -286,9 +286,9 @@ def _check_meta(meta: dict, spec: ModelSpec, path: Path) -> None:
     validate_heads(spec, heads)
     if not isinstance(meta.get("gated"), bool):
         raise bad("gated", "true or false")
-    for field, kind in _META_TYPES.items():
-        if field in meta and not isinstance(meta[field], kind):
-            raise bad(field, f"a JSON {'object' if kind is dict else 'array'}")
+    for key, kind in _META_TYPES.items():
+        if key in meta and not isinstance(meta[key], kind):
+            raise bad(key, f"a JSON {'object' if kind is dict else 'array'}")
     if not all(isinstance(v, str) for v in meta.get("vocab", [])):
         raise bad("vocab", "a list of strings")
     for key, kind in _OPTION_TYPES.items():
