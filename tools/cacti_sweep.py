@@ -179,7 +179,7 @@ def _midpoint(lo: int, hi: int, block: int) -> int | None:
 
 def refine(cacti_dir: Path, base: list[dict], jobs: int, cache_dir: Path | None) -> list[dict]:
     """Add sizes to each refined (node, width) column until log-log interpolation follows CACTI: every interval's
-    geometric midpoint is run, and kept (with both halves checked again) where interpolation misses it."""
+    roundest inner size (``_midpoint``) is run, and kept (with both halves checked again) where interpolation misses it."""
     rows = {(r["size_bytes"], r["node_nm"], r["width_bits"]): r for r in base}
     todo = []
     for node, width in itertools.product(REFINE_NODES_NM, REFINE_WIDTHS):

@@ -58,6 +58,8 @@ OP_KEYS = (
     "dram_ifmap_bytes", "dram_filter_bytes", "dram_ofmap_bytes", "dram_weight_bytes", "dram_activation_bytes",
     "dram_psum_bytes",
 )  # fmt: skip
+# The operator counts a layer sums as they are (the per-operand DRAM split stays with each operator).
+SUMMED_OP_KEYS = tuple(key for key in OP_KEYS if key in COUNT_KEYS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -210,9 +212,7 @@ def layer_counts(
     out["param_bytes"] = -(-int(layer.params) * weight_bits // 8)
     ops, extra = layer_ops(layer, accel, weights_resident=weights_resident)
     for op in ops:
-        for key in ("macs", "array_cycles", "stall_cycles", "sram_ifmap_bytes", "sram_filter_bytes",
-                    "sram_ofmap_bytes", "sram_weight_bytes", "dram_bytes", "dram_weight_bytes",
-                    "dram_activation_bytes", "dram_psum_bytes", *SRAM_WRITE_KEYS[:3]):  # fmt: skip
+        for key in SUMMED_OP_KEYS:
             out[key] += int(op.counts[key])
     if accel.activations_on_chip:
         out["spill_bytes"] = out["dram_activation_bytes"]

@@ -202,9 +202,8 @@ def _cacti_interpolated(size: float, node: float, width: float) -> np.ndarray:
 def _table_note(size: float, node: float, width: float) -> str:
     """How a figure inside the table's ranges was obtained: a CACTI point of the table, or interpolated."""
     t = _table()
-    i, j = (int(np.searchsorted(a, x)) for a, x in ((t.nodes, node), (t.widths, width)))
-    on_grid = i < len(t.nodes) and t.nodes[i] == node and j < len(t.widths) and t.widths[j] == width
-    if on_grid:
+    (i, i_hi, _), (j, j_hi, _) = _bracket(t.nodes, node), _bracket(t.widths, width)
+    if i == i_hi and j == j_hi:  # a table column, not a blend of two
         column = t.columns[(i, j)]
         k = int(np.searchsorted(column.log_sizes, math.log(size)))
         if k < len(column.log_sizes) and np.isclose(column.log_sizes[k], math.log(size), rtol=0, atol=1e-12):

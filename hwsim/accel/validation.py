@@ -15,7 +15,7 @@ from hwsim.accel import tech
 from hwsim.accel.config import PRESETS, AccelConfig
 from hwsim.accel.cost import fixed_area
 from hwsim.accel.gemm import gemm_cost
-from hwsim.accel.sram import heldout_points, sram_estimate
+from hwsim.accel.sram import FIT_BAND_BYTES, heldout_points, sram_estimate
 
 ROOT = Path(__file__).resolve().parents[2]
 KIB, MIB = 1024, 1024 * 1024
@@ -77,15 +77,18 @@ def cacti_checks() -> list[Check]:
     return out
 
 
-def heldout_error_summary(size_range=(16 * KIB, 8 * MIB), widths=(64, 128, 256), nodes=None) -> dict[str, float]:
-    """Largest |hwsim / CACTI - 1| over every held-out CACTI point in the acceptance range (22-65 nm; ``nodes``:
-    only these)."""
+def _in_acceptance_band(row: dict[str, float]) -> bool:
+    """Issue 12's accuracy band: 16 KiB-8 MiB (the monotone fit's band), 22-65 nm, 64-256-bit accesses."""
+    return (FIT_BAND_BYTES[0] <= row["size_bytes"] <= FIT_BAND_BYTES[1] and 22 <= row["node_nm"] <= 65
+            and row["width_bits"] in (64, 128, 256))  # fmt: skip
+
+
+def heldout_error_summary(nodes=None) -> dict[str, float]:
+    """Largest |hwsim / CACTI - 1| over every held-out CACTI point in the acceptance band (``nodes``: only these)."""
     worst = {"read_pj": 0.0, "write_pj": 0.0, "area_mm2": 0.0, "leakage_mw": 0.0}
     n = 0
     for row in heldout_points():
-        if not size_range[0] <= row["size_bytes"] <= size_range[1] or row["width_bits"] not in widths:
-            continue
-        if not 22 <= row["node_nm"] <= 65 or (nodes is not None and row["node_nm"] not in nodes):
+        if not _in_acceptance_band(row) or (nodes is not None and row["node_nm"] not in nodes):
             continue
         est = sram_estimate(int(row["size_bytes"]), row["node_nm"], int(row["width_bits"]))
         n += 1
@@ -107,11 +110,9 @@ def monotone_fit_summary() -> dict[str, float]:
         errors = {key: abs(getattr(est, key) / row[key] - 1.0) for key in ("read_pj", "write_pj", "leakage_mw",
                                                                             "area_mm2")}  # fmt: skip
         moved += max(errors.values()) > 1e-9
-        band = (16 * KIB <= row["size_bytes"] <= 8 * MIB and 22 <= row["node_nm"] <= 65
-                and row["width_bits"] in (64, 128, 256))  # fmt: skip
         for key in ("read_pj", "area_mm2"):
             worst[key] = max(worst[key], errors[key])
-            if band:
+            if _in_acceptance_band(row):
                 worst[f"band_{key}"] = max(worst[f"band_{key}"], errors[key])
     return {"adjusted": moved, "points": len(rows), **worst}
 

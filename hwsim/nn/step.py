@@ -36,9 +36,9 @@ def train_step(model, opt: torch.optim.Optimizer, x: torch.Tensor, mems, *, lam:
     backward on its own with its NLL weighted by 1/accum_steps, so the summed gradient is the whole batch's mean
     (E[L0] is added once); only one group's activations are alive at a time. A gated model samples its gates once per
     group instead of once per batch."""
-    groups = x.shape[0] // accum_steps if x.shape[0] % accum_steps == 0 else 0
-    if groups == 0:
+    if x.shape[0] % accum_steps:
         raise ValueError(f"batch of {x.shape[0]} rows is not a multiple of accum_steps {accum_steps}")
+    groups = x.shape[0] // accum_steps
     opt.zero_grad(set_to_none=True)
     losses, new_mems = [], []
     for i in range(accum_steps):
