@@ -34,18 +34,22 @@ import numpy as np
 
 from hwsim.accel import ert, tech
 from hwsim.accel.config import AccelConfig
+from hwsim.accel.kept import Kept, decode_kept
 from hwsim.accel.ops import attention_op, gemm_op, schedule
-from hwsim.workload import AttentionCore, Gemm, LayerWorkload, Workload
+from hwsim.workload import DECODE, AttentionCore, Gemm, LayerWorkload, Step, Workload
 
 Num = Union[int, float, np.ndarray]
 
+# DRAM bytes by what moves, beyond weights / activations / partial sums (parts of those two; non-zero in decode
+# steps, except the persistent vectors, a part of the weights in every pass).
+CLASS_KEYS = ("dram_persistent_bytes", "dram_position_bytes", "dram_cache_read_bytes", "dram_cache_write_bytes")
 # Additive integer counts of one layer (the vectorised path gathers these from a per-heads table).
 COUNT_KEYS = (
     "macs", "params", "param_bytes", "array_cycles", "stall_cycles", "vector_cycles", "cycles",
     "sram_ifmap_bytes", "sram_filter_bytes", "sram_ofmap_bytes", "sram_vector_bytes", "sram_weight_bytes",
     "sram_bytes", "sram_write_bytes", "sram_ifmap_write_bytes", "sram_filter_write_bytes", "sram_ofmap_write_bytes",
     "sram_vector_write_bytes", "dram_bytes", "dram_weight_bytes", "dram_activation_bytes", "dram_psum_bytes",
-    "spill_bytes", *(f"vector_{kind}_elements" for kind in tech.VECTOR_OPS_PER_ELEMENT),
+    "spill_bytes", *(f"vector_{kind}_elements" for kind in tech.VECTOR_OPS_PER_ELEMENT), *CLASS_KEYS,
 )  # fmt: skip
 SRAM_KEYS = ("sram_ifmap_bytes", "sram_filter_bytes", "sram_ofmap_bytes", "sram_vector_bytes", "sram_weight_bytes")
 # The written part of each buffer's bytes (the weight SRAM is only read: weights are loaded before the run).
@@ -56,7 +60,7 @@ OP_KEYS = (
     "macs", "array_cycles", "stall_cycles", "sram_ifmap_bytes", "sram_filter_bytes", "sram_ofmap_bytes",
     "sram_weight_bytes", "sram_ifmap_write_bytes", "sram_filter_write_bytes", "sram_ofmap_write_bytes", "dram_bytes",
     "dram_ifmap_bytes", "dram_filter_bytes", "dram_ofmap_bytes", "dram_weight_bytes", "dram_activation_bytes",
-    "dram_psum_bytes",
+    "dram_psum_bytes", *CLASS_KEYS,
 )  # fmt: skip
 # The operator counts a layer sums as they are (the per-operand DRAM split stays with each operator).
 SUMMED_OP_KEYS = tuple(key for key in OP_KEYS if key in COUNT_KEYS)
@@ -107,6 +111,10 @@ class LayerCost:
     dram_activation_bytes: int  # activations (inputs, outputs, intermediates not kept on chip),
     dram_psum_bytes: int  # partial sums spilled from the accumulator and read back
     spill_bytes: int  # activations_on_chip: activation bytes of tensors the residency pass could not keep
+    dram_persistent_bytes: int  # the persistent key/value vectors' part of dram_weight_bytes
+    dram_position_bytes: int  # decode: precomputed position keys (part of dram_activation_bytes)
+    dram_cache_read_bytes: int  # decode: cached keys/values read (part of dram_activation_bytes)
+    dram_cache_write_bytes: int  # decode: the new token's keys/values written to the cache (likewise)
     energy_mac_pj: float
     energy_sram_pj: float
     energy_dram_pj: float
@@ -153,6 +161,9 @@ class ModelCost:
     area: AreaBreakdown
     leakage_pj: dict[str, float]  # SRAM leakage energy over the whole run, per buffer (sums to total.energy_leak_pj)
     ops: tuple[tuple[OpCost, ...], ...] = ()  # per layer: its GEMMs / fused attention, in execution order
+    step: Step | None = None  # the pass costed (None: the segment pass)
+    kept: Kept | None = None  # decode: what stays on chip between tokens (hwsim.accel.kept)
+    cache_bytes: int = 0  # decode: keys and values of every cached token after the step's write
 
     @property
     def param_bytes_total(self) -> int:
@@ -181,9 +192,12 @@ class ModelCost:
 
 
 # ---- counts ----------------------------------------------------------------------------------------------------
-def layer_ops(layer: LayerWorkload, accel: AccelConfig, *, weights_resident: bool) -> tuple[list[OpCost], dict]:
-    """Costs of the layer's array operators in order, and the extra vector elements of fused kernels by kind."""
+def layer_ops(layer: LayerWorkload, accel: AccelConfig, *, weights_resident: bool,
+              kept: frozenset[str] = frozenset()) -> tuple[list[OpCost], dict]:  # fmt: skip
+    """Costs of the layer's array operators in order, and the extra vector elements of fused kernels by kind.
+    ``kept``: tensors held on chip across tokens (a decode step's cache, position keys; hwsim.accel.decode)."""
     ops, resident = schedule(layer, accel)
+    resident = resident | kept
     out: list[OpCost] = []
     extra: dict[str, int] = {}
     for op in ops:
@@ -204,13 +218,14 @@ def layer_ops(layer: LayerWorkload, accel: AccelConfig, *, weights_resident: boo
 
 
 def layer_counts(
-    layer: LayerWorkload, accel: AccelConfig, *, weights_resident: bool, weight_bits: int
+    layer: LayerWorkload, accel: AccelConfig, *, weights_resident: bool, weight_bits: int,
+    kept: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, int], list[OpCost]]:
     """Additive counts (:data:`COUNT_KEYS`) of one layer, and its operators' costs."""
     out: dict[str, int] = {key: 0 for key in COUNT_KEYS}
     out["params"] = int(layer.params)
     out["param_bytes"] = -(-int(layer.params) * weight_bits // 8)
-    ops, extra = layer_ops(layer, accel, weights_resident=weights_resident)
+    ops, extra = layer_ops(layer, accel, weights_resident=weights_resident, kept=kept)
     for op in ops:
         for key in SUMMED_OP_KEYS:
             out[key] += int(op.counts[key])
@@ -366,13 +381,21 @@ _LAYER_FIELDS = {f.name for f in dataclasses.fields(LayerCost)} - {"name", "head
 
 # ---- the scalar path ------------------------------------------------------------------------------------------
 def model_cost(workload: Workload, accel: AccelConfig) -> ModelCost:
-    """Per-layer and total cost of ``workload`` on ``accel``."""
+    """Per-layer and total cost of ``workload`` on ``accel`` (one pass: a segment, a prompt chunk or a decode step;
+    a decode step keeps on chip what :func:`hwsim.accel.kept.decode_kept` decides for the whole model)."""
     weight_bits = workload.spec.weight_bits
+    step = workload.step
+    kept, cache_bytes = None, 0
+    if step is not None and step.kind == DECODE:
+        kept, cache_bytes = decode_kept(accel, workload.spec, workload.heads_per_layer, workload.batch, step)
+    weights_resident = kept.weights if kept else accel.weights_on_chip
+    tensors = kept.tensors() if kept else frozenset()
     results = [
-        layer_counts(layer, accel, weights_resident=accel.weights_on_chip, weight_bits=weight_bits)
+        layer_counts(layer, accel, weights_resident=weights_resident, weight_bits=weight_bits, kept=tensors)
         for layer in workload.layers
     ]
-    results.append(layer_counts(workload.output, accel, weights_resident=False, weight_bits=weight_bits))
+    results.append(layer_counts(workload.output, accel, weights_resident=False, weight_bits=weight_bits,
+                                kept=tensors))  # fmt: skip
     counts = [c for c, _ in results]
     floats = [layer_floats(c, accel) for c in counts]
     n = len(workload.layers)
@@ -395,7 +418,7 @@ def model_cost(workload: Workload, accel: AccelConfig) -> ModelCost:
                         **{key: value for key, value in total.items() if key in _LAYER_FIELDS}),
         embedding_params=workload.embedding_params, weight_sram_bytes=weight_sram, fits_on_chip=fits, area=area,
         leakage_pj=leakage_breakdown_pj(accel, total["latency_s"], weight[1]),
-        ops=tuple(tuple(ops) for _, ops in results),
+        ops=tuple(tuple(ops) for _, ops in results), step=step, kept=kept, cache_bytes=cache_bytes,
     )  # fmt: skip
 
 

@@ -19,7 +19,15 @@ from hwsim.accel.fusion import fused_plan
 from hwsim.accel.gemm import gemm_cost
 from hwsim.accel.mapping import best_mapping
 from hwsim.accel.residency import resident_tensors
-from hwsim.workload import AttentionCore, Gemm, LayerWorkload, VectorOp
+from hwsim.workload import (
+    CACHE_READ_TENSORS,
+    CACHE_WRITE_TENSORS,
+    POSITION_KEY_TENSOR,
+    AttentionCore,
+    Gemm,
+    LayerWorkload,
+    VectorOp,
+)
 
 
 def fused(layer: LayerWorkload, accel: AccelConfig) -> bool:
@@ -67,6 +75,10 @@ def gemm_op(g: Gemm, accel: AccelConfig, resident: frozenset[str], weights_resid
         dram_filter_bytes=c.dram_filter_bytes,
         dram_ofmap_bytes=c.dram_ofmap_bytes, dram_weight_bytes=weight, dram_psum_bytes=c.psum_spill_bytes,
         dram_activation_bytes=c.dram_bytes - weight - c.psum_spill_bytes,
+        dram_persistent_bytes=c.dram_filter_bytes if g.b_is_weight and g.name.startswith("persistent") else 0,
+        dram_position_bytes=c.dram_filter_bytes if g.b_tensor == POSITION_KEY_TENSOR else 0,
+        dram_cache_read_bytes=c.dram_filter_bytes if g.b_tensor in CACHE_READ_TENSORS else 0,
+        dram_cache_write_bytes=c.dram_ofmap_bytes if g.c_tensor in CACHE_WRITE_TENSORS else 0,
     )  # fmt: skip
     mapping = None
     if accel.mode is CostMode.PHYSICAL and min(g.m, g.n, g.k, g.repeat) > 0:
@@ -98,7 +110,8 @@ def attention_op(core: AttentionCore, accel: AccelConfig, resident: frozenset[st
         sram_ofmap_write_bytes=plan.sram_ofmap_writes * ab * r, dram_bytes=dram * r, dram_ifmap_bytes=q * ib * r,
         dram_filter_bytes=(kv + persistent) * ib * r,
         dram_ofmap_bytes=o * ib * r, dram_weight_bytes=persistent * ib * r, dram_psum_bytes=0,
-        dram_activation_bytes=(q + kv + o) * ib * r,
+        dram_activation_bytes=(q + kv + o) * ib * r, dram_persistent_bytes=persistent * ib * r,
+        dram_position_bytes=0, dram_cache_read_bytes=0, dram_cache_write_bytes=0,
     )  # fmt: skip
     on = ",".join(name for name in ("q", "k", "r", "v", "attn") if name in resident)
     vector = {"rescale": plan.rescale_elements * r, "softmax": plan.correction_elements * r}

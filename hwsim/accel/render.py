@@ -91,3 +91,23 @@ def cost_csv(cost: ModelCost) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """Per-token figures of a decode step or a generation (``hwsim.accel.generation``), one line each."""
+    lines = []
+    if "time_to_first_token_s" in summary:
+        lines.append(f"generation: prompt {summary['prompt']} tokens, {summary['new_tokens']} new tokens "
+                     f"({summary['policy']} policy), time to first token {summary['time_to_first_token_s'] * 1e3:.3f} "
+                     f"ms, total {summary['total_latency_s'] * 1e3:.3f} ms")  # fmt: skip
+    else:
+        lines.append(f"decode step: {summary['context']} cached tokens, batch {summary['batch']}; bounds: bandwidth "
+                     f"{summary['bandwidth_bound_s'] * 1e3:.3f} ms, compute {summary['compute_bound_s'] * 1e3:.3f} ms")
+    lines.append(f"per token: latency {summary['latency_per_token_s'] * 1e3:.3f} ms, {summary['tokens_per_s']:.1f} "
+                 f"tokens/s, energy {summary['energy_per_token_pj'] / 1e6:.2f} uJ, DRAM "
+                 f"{summary['dram_bytes_per_token'] / 1e6:.3f} MB")  # fmt: skip
+    classes = ", ".join(f"{k} {v / 1e6:.3f}" for k, v in summary["dram_bytes_per_token_by_class"].items())
+    lines.append(f"DRAM MB per token by class: {classes}")
+    lines.append(f"weights {'stay on chip' if summary['weights_on_chip'] else 'stream from DRAM'} across tokens; "
+                 f"cache {summary['cache_bytes'] / 1e6:.3f} MB in {summary['cache_location']}")
+    return lines

@@ -108,29 +108,86 @@ def _gemm_cmd(
         print("\n".join(f"{key:>24} {value}" for key, value in _flatten(result).items()))
 
 
+class Phase(str, Enum):
+    SEGMENT = "segment"
+    DECODE = "decode"
+    GENERATE = "generate"
+
+
+class Policy(str, Enum):
+    SEGMENT = "segment"
+    WINDOW = "window"
+
+
 def _cost_cmd(
     model: _ModelOpt,
     accel: _AccelOpt = "gemmini-like",
     heads_per_layer: _HeadsOpt = None,
     batch: _BatchOpt = 1,
     mode: Optional[CostMode] = typer.Option(None, "--mode", help="Override the accelerator's cost mode."),
+    phase: Phase = typer.Option(Phase.SEGMENT, "--phase", help="segment (one evaluation pass), decode (one new "
+                                "token per sequence) or generate (a prompt pass, then --new-tokens tokens)."),
+    context: Optional[int] = typer.Option(None, "--context", help="decode: cached tokens the new token attends to "
+                                          "(default: the segment policy's average, M + (T-1)//2)."),
+    prompt: Optional[int] = typer.Option(None, "--prompt", help="generate: prompt tokens."),
+    new_tokens: Optional[int] = typer.Option(None, "--new-tokens", help="generate: tokens to generate."),
+    policy: Policy = typer.Option(Policy.SEGMENT, "--policy", help="generate: how the context grows (segment or "
+                                  "window)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object: layers and total."),
     as_csv: bool = typer.Option(False, "--csv", help="One CSV row per layer, then the total."),
     gemms: bool = typer.Option(False, "--gemms", help="Also print every layer's GEMMs with their mappings."),
 ) -> None:
-    """Per-layer and total cost of a (pruned) model on an accelerator."""
+    """Per-layer and total cost of a (pruned) model on an accelerator: one segment pass, one decode step (per
+    token) or a whole generation."""
     from hwsim.accel.cost import model_cost
-    from hwsim.accel.render import cost_csv, cost_table, gemm_table
+    from hwsim.accel.generation import decode_cost, decode_summary, generation_cost
+    from hwsim.accel.render import cost_csv, cost_table, gemm_table, summary_lines
     from hwsim.errors import HwsimError
 
     if sum((as_json, as_csv, gemms)) > 1:
         raise HwsimError("choose one of --json, --csv and --gemms")
-    cost = model_cost(*_model_accel(model, accel, heads_per_layer, batch, mode))
-    if as_json:
-        print(json.dumps(cost.to_json_dict()))
+    _check_phase_options(phase, context, prompt, new_tokens, policy)
+    workload, config = _model_accel(model, accel, heads_per_layer, batch, mode)
+    spec, heads = workload.spec, workload.heads_per_layer
+    if phase is Phase.SEGMENT:
+        cost, payload, summary, passes = model_cost(workload, config), None, None, None
+        payload = cost.to_json_dict()
+    elif phase is Phase.DECODE:
+        cost = decode_cost(spec, heads, config, workload.batch, context)
+        summary = decode_summary(cost)
+        payload, passes = {**summary, **cost.to_json_dict()}, [("decode step", cost)]
     else:
-        text = cost_csv(cost) if as_csv else cost_table(cost) + ("\n\n" + gemm_table(cost) if gemms else "")
-        print(text, end="\n" if not as_csv else "")
+        generation = generation_cost(spec, heads, config, workload.batch, prompt=prompt, new_tokens=new_tokens,
+                                     policy=policy.value)  # fmt: skip
+        cost, payload = generation.summed, generation.to_json_dict()
+        summary = {key: value for key, value in payload.items() if key not in ("layers", "total", "accel")}
+        passes = [(f"prompt pass {i + 1}", c) for i, c in enumerate(generation.prompt_costs)]
+        passes += [(f"decode step, context {c.step.cached}", c) for _, c in generation.step_costs[-1:]]
+    if as_json:
+        print(json.dumps(payload))
+    elif as_csv:
+        print(cost_csv(cost), end="")
+    else:
+        text = cost_table(cost) + ("\n" + "\n".join(summary_lines(summary)) if summary else "")
+        if gemms:
+            tables = [gemm_table(cost)] if passes is None else [f"{name}:\n{gemm_table(c)}" for name, c in passes]
+            text += "\n\n" + "\n\n".join(tables)
+        print(text)
+
+
+def _check_phase_options(phase: Phase, context, prompt, new_tokens, policy: Policy) -> None:
+    """Options that belong to another phase are errors, not silently ignored."""
+    from hwsim.errors import HwsimError
+
+    given = {"--context": context is not None, "--prompt": prompt is not None, "--new-tokens": new_tokens is not None,
+             "--policy": policy is not Policy.SEGMENT}  # fmt: skip
+    allowed = {Phase.SEGMENT: (), Phase.DECODE: ("--context",),
+               Phase.GENERATE: ("--prompt", "--new-tokens", "--policy")}[phase]  # fmt: skip
+    extra = [name for name, on in given.items() if on and name not in allowed]
+    if extra:
+        raise HwsimError(f"{', '.join(extra)} does not apply to --phase {phase.value}")
+    if phase is Phase.GENERATE and (prompt is None or new_tokens is None):
+        raise HwsimError("--phase generate needs --prompt and --new-tokens")
 
 
 def _export_cmd(

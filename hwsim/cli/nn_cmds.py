@@ -137,8 +137,85 @@ def _eval_cmd(
               f"over {result.tokens:,} tokens, heads per layer {list(result.heads_per_layer)}")
 
 
+def _read_prompt(prompt: Optional[str], prompt_file: Optional[Path]) -> Optional[str]:
+    from hwsim.errors import DataError
+
+    if prompt is not None and prompt_file is not None:
+        raise DataError("give --prompt or --prompt-file, not both")
+    if prompt_file is not None:
+        try:
+            prompt = prompt_file.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"prompt file {prompt_file} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except OSError as exc:
+            raise DataError(f"cannot read prompt file {prompt_file}: {exc.strerror or exc}") from None
+    if prompt is not None and not prompt.strip():
+        raise DataError("the prompt is empty")
+    return prompt
+
+
+def _generate_cmd(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint directory (word- or byte-level)."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="Text to continue (default: a sentence start)."),
+    prompt_file: Optional[Path] = typer.Option(None, "--prompt-file", help="Read the prompt from this UTF-8 file."),
+    new_tokens: int = typer.Option(50, "--new-tokens", help="Tokens to generate (words or bytes)."),
+    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature; 0 = greedy."),
+    top_k: int = typer.Option(0, "--top-k", help="Sample among the k most likely tokens (0: all)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (the same seed gives the same text)."),
+    heads_per_layer: Optional[str] = typer.Option(
+        None, "--heads-per-layer", help="Keep this many heads per layer, chosen by gate score / importance."
+    ),
+    policy: str = typer.Option("segment", "--policy", help="Context: segment (as evaluated) or window."),
+    cache: str = typer.Option("kv", "--cache", help="kv (keys/values cached) or states (re-projected each step)."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object: text, tokens, tokens_per_s, timings."),
+) -> None:
+    """Generate text token by token with the cached incremental decoder; prints the continuation and tokens/s."""
+    import sys
+
+    from hwsim.errors import DataError
+    from hwsim.heads import parse_heads
+    from hwsim.nn.checkpoint import load_checkpoint
+    from hwsim.nn.config import resolve_device
+    from hwsim.nn.decode import check_generation, generate
+    from hwsim.nn.evaluate import masked_model
+    from hwsim.nn.text import checkpoint_vocabulary
+
+    text = _read_prompt(prompt, prompt_file)
+    ckpt = load_checkpoint(checkpoint)
+    check_generation(new_tokens, temperature, top_k, ckpt.spec.vocab_size)
+    heads = parse_heads(heads_per_layer, ckpt.spec.n_layers) if heads_per_layer is not None else None
+    vocab = checkpoint_vocabulary(ckpt)
+    if text is None:
+        ids, unknown = vocab.encode("\n")  # a sentence (word) or line (byte) start
+        if not ids:
+            raise DataError("give --prompt: this model has no sentence-start symbol to begin from")
+    else:
+        ids, unknown = vocab.encode(text)
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        what = "read as <unk>" if not vocab.bytes_level else "left out (never seen in training)"
+        print(f"note: {len(unknown)} prompt token(s) not in the vocabulary, {what}: {shown}", file=sys.stderr)
+    if not ids:
+        raise DataError("the prompt has no token the model knows")
+    model = masked_model(ckpt, heads, resolve_device(device))
+    result = generate(model, ids, new_tokens, temperature=temperature, top_k=top_k, seed=seed, policy=policy,
+                      cache=cache)  # fmt: skip
+    continuation = vocab.decode(result.tokens)
+    if as_json:
+        print(json.dumps({"text": continuation, "tokens": list(result.tokens), "prompt_tokens": list(result.prompt),
+                          "tokens_per_s": result.tokens_per_s, "time_to_first_token_s": result.prompt_s,
+                          "decode_s": result.decode_s, "heads_per_layer": list(heads or ckpt.heads_per_layer),
+                          "policy": policy, "cache": cache}))  # fmt: skip
+    else:
+        print(continuation)
+        print(f"[{len(result.tokens)} tokens, {result.tokens_per_s:.1f} tokens/s decoding, first token after "
+              f"{result.prompt_s * 1e3:.1f} ms ({len(ids)} prompt tokens)]", file=sys.stderr)
+
+
 def register(app: typer.Typer) -> None:
     """Add this group's commands to ``app``."""
     app.command("train")(_train_cmd)
     app.command("prune")(_prune_cmd)
     app.command("eval")(_eval_cmd)
+    app.command("generate")(_generate_cmd)

@@ -128,22 +128,39 @@ class RelativeAttention(nn.Module):
         return F.scaled_dot_product_attention(query, keys, values, attn_mask=bias.to(keys.dtype), dropout_p=dropout,
                                               scale=scale)  # fmt: skip
 
+    def position_keys(self, pos: torch.Tensor) -> torch.Tensor:
+        """(h, d_h, L) position keys r = R W_r for the L rows of ``pos`` (distances L-1..0)."""
+        return self.r_proj(pos).view(pos.shape[0], self.n_heads, self.d_head).permute(1, 2, 0)
+
     def forward(
-        self, x: torch.Tensor, mem: torch.Tensor | None, pos: torch.Tensor, mask: torch.Tensor, uv=None
+        self, x: torch.Tensor, mem: torch.Tensor | None, pos: torch.Tensor | None, mask: torch.Tensor, uv=None,
+        *, cache=None, position_keys: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """x (B, T, d), mem (B, m, d) or None, pos (L, d) rows of R for distances L-1..0, mask (T, L) allowed;
-        ``uv`` = the model's shared (u, v), each (H, d_h), for a layer built with ``shared_uv``."""
+        ``uv`` = the model's shared (u, v), each (H, d_h), for a layer built with ``shared_uv``.
+
+        Incremental decoding (``hwsim.nn.decode``) passes ``cache``, an object whose ``extend(k, v)`` appends the
+        new tokens' keys and values (B, h, T, d_h) to the cached ones and returns all of them, instead of ``mem``;
+        and ``position_keys`` (h, d_h, L) computed once (:meth:`position_keys`) instead of ``pos``. The scores,
+        softmax, gates and output are the same code either way."""  # fmt: skip
         if self.n_heads == 0:
             return x + self.drop_proj(self.out_bias)
         b, t, _ = x.shape
         h, dh = self.n_heads, self.d_head
-        full = x if mem is None else torch.cat([mem, x], dim=1)
-        length = full.shape[1]
-        full = self.norm(full)
-        q = self.q_proj(full[:, -t:]).view(b, t, h, dh).transpose(1, 2)  # (B, h, T, dh)
-        k = self.k_proj(full).view(b, length, h, dh).transpose(1, 2)  # (B, h, L, dh)
-        v = self.v_proj(full).view(b, length, h, dh).transpose(1, 2)  # (B, h, L, dh)
-        r = self.r_proj(pos).view(length, h, dh).permute(1, 2, 0)  # (h, dh, L), once per segment
+        if cache is None:
+            full = x if mem is None else torch.cat([mem, x], dim=1)
+            length = full.shape[1]
+            full = self.norm(full)
+            q = self.q_proj(full[:, -t:]).view(b, t, h, dh).transpose(1, 2)  # (B, h, T, dh)
+            k = self.k_proj(full).view(b, length, h, dh).transpose(1, 2)  # (B, h, L, dh)
+            v = self.v_proj(full).view(b, length, h, dh).transpose(1, 2)  # (B, h, L, dh)
+        else:  # LayerNorm is per token, so the cached keys/values equal those the segment pass recomputes
+            new = self.norm(x)
+            q = self.q_proj(new).view(b, t, h, dh).transpose(1, 2)
+            k, v = cache.extend(self.k_proj(new).view(b, t, h, dh).transpose(1, 2),
+                                self.v_proj(new).view(b, t, h, dh).transpose(1, 2))  # fmt: skip
+            length = k.shape[2]
+        r = self.position_keys(pos) if position_keys is None else position_keys[..., -length:]  # once per segment
         u, v_b = (uv[0][self.head_index], uv[1][self.head_index]) if uv is not None else (self.u_bias, self.v_bias)
         out = self._attend(q, k, v, u, v_b, r, mask, length - t)
         gate = self.gate_values()

@@ -125,6 +125,21 @@ class MaskedEvaluator:
         return result_from_nll(total, count, self.split, heads)
 
 
+def masked_model(checkpoint, heads_per_layer, device: str = "cpu"):
+    """The checkpoint's model keeping ``heads_per_layer`` heads per layer (by :func:`hwsim.nn.prune.head_scores`),
+    or all its heads (a gated model: its deterministic gates) when None; eval mode."""
+    from hwsim.nn.prune import head_scores, keep_masks
+
+    model = checkpoint.build_model(device)
+    if heads_per_layer is not None:
+        heads = validate_heads(checkpoint.spec, heads_per_layer)
+        for layer, (h, have) in enumerate(zip(heads, checkpoint.heads_per_layer)):
+            if h > have:
+                raise HeadsError(f"layer {layer} keeps {h} heads but the checkpoint has only {have} there")
+        model.set_head_mask(keep_masks(head_scores(checkpoint, model), heads))
+    return model
+
+
 def evaluate(
     checkpoint_path: str | Path,
     heads_per_layer=None,

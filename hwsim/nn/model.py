@@ -48,8 +48,9 @@ class Layer(nn.Module):
         )
         self.ff = FeedForward(spec.d_model, spec.d_ff, drop.proj) if spec.family is Family.TRANSFORMER_XL else None
 
-    def forward(self, x, mem, pos, mask, uv=None):
-        x = self.attn(x, mem, pos, mask, uv)
+    def forward(self, x, mem, pos, mask, uv=None, **cached):
+        """``cached``: ``cache`` and ``position_keys`` of incremental decoding (RelativeAttention.forward)."""
+        x = self.attn(x, mem, pos, mask, uv, **cached)
         return self.ff(x) if self.ff is not None else x
 
 
@@ -155,12 +156,29 @@ class LanguageModel(nn.Module):
             mem = mems[i] if mems else None
             new_mems.append(self._update_mem(mem, h))
             h = layer(h, mem, pos, mask, uv)
-        if self.spec.nnlib:
-            h = self.final_norm(h)
-        h = self.drop_out(h)
+        h = self._final(h)
         if targets is None:
             return h, new_mems
         return self.output.nll(h, targets), new_mems
+
+    def forward_cached(self, tokens: torch.Tensor, state) -> torch.Tensor:
+        """Final hidden states (B, t, d) of ``tokens`` that follow the context held in ``state`` (a
+        :class:`hwsim.nn.decode.DecodeState`), which takes in the new tokens; incremental decoding. The layers are
+        the segment pass's own: each gets the cached keys/values (or states) and the position keys computed once."""
+        t = tokens.shape[1]
+        h = self.drop_emb(self.output.embed(tokens))
+        mask = state.mask(t, self.same_length)
+        uv = (self.u_bias, self.v_bias) if self.spec.nnlib else None
+        for i, layer in enumerate(self.layers):
+            mem, cache = state.layer_context(i, h)
+            h = layer(h, mem, None, mask, uv, cache=cache, position_keys=state.position_keys[i])
+        state.advance(t)
+        return self._final(h)
+
+    def _final(self, h: torch.Tensor) -> torch.Tensor:
+        if self.spec.nnlib:
+            h = self.final_norm(h)
+        return self.drop_out(h)
 
     def _positions(self, length: int) -> torch.Tensor:
         if self.spec.nnlib:
