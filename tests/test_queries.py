@@ -33,7 +33,9 @@ def _naive(frame: pd.DataFrame, budget: Budget) -> dict[str, int | None]:
     caps = {"perplexity": [budget.max_perplexity,
                            None if budget.max_perplexity_increase is None
                            else base * (1 + budget.max_perplexity_increase)],
-            "latency_s": [budget.max_latency_s], "area_mm2": [budget.max_area_mm2], "energy_pj": [budget.max_energy_pj]}
+            "latency_s": [budget.max_latency_s], "area_mm2": [budget.max_area_mm2], "energy_pj": [budget.max_energy_pj],
+            "latency_per_token_s": [budget.max_latency_per_token_s],
+            "energy_per_token_pj": [budget.max_energy_per_token_pj]}
     rows = []
     for pos, (label, r) in enumerate(frame.iterrows()):
         ok = all(cap is None or (not math.isnan(r[c]) and r[c] <= cap) for c, cs in caps.items() for cap in cs)
@@ -56,11 +58,12 @@ def _naive(frame: pd.DataFrame, budget: Budget) -> dict[str, int | None]:
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 10_000), n=st.integers(1, 40), ppl=st.none() | st.sampled_from([1.0, 2.0, 3.5, 5.0]),
        inc=st.none() | st.sampled_from([0.0, 0.05, 0.5, 1.0]), lat=st.none() | st.integers(0, 6),
-       area=st.none() | st.integers(0, 6), energy=st.none() | st.integers(0, 6))
-def test_best_under_matches_a_naive_filter(seed, n, ppl, inc, lat, area, energy):
+       area=st.none() | st.integers(0, 6), energy=st.none() | st.integers(0, 6),
+       token_lat=st.none() | st.integers(0, 6), token_energy=st.none() | st.integers(0, 6))
+def test_best_under_matches_a_naive_filter(seed, n, ppl, inc, lat, area, energy, token_lat, token_energy):
     frame = _frame(np.random.default_rng(seed), n)
     budget = Budget(max_perplexity=ppl, max_perplexity_increase=inc, max_latency_s=lat, max_area_mm2=area,
-                    max_energy_pj=energy)
+                    max_energy_pj=energy, max_latency_per_token_s=token_lat, max_energy_per_token_pj=token_energy)
     assert best_under(frame, budget) == _naive(frame, budget)
 
 

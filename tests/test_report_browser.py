@@ -53,7 +53,7 @@ def sweep_report(tmp_path_factory):
     code = run(["sweep", "--checkpoint", str(ckpt), "--ratios", "0,0.25,0.5,0.75", "--ratio-mode", "uniform",
                 "--heads-per-layer", "1,3", "--accel", "gemmini-like", "--accel", "edge-soc-32x32",
                 "--grid", "dataflow=os,ws", "--max-tokens", "300", "--workers", "1", "--out", str(out / "res"),
-                "--no-progress"])
+                "--phases", "segment,decode", "--no-progress"])
     assert code == 0
     return out / "res.html", pd.read_parquet(out / "res" / "results.parquet")
 
@@ -90,8 +90,9 @@ def test_report_renders_in_headless_chromium(sweep_report, tmp_path):
         logs = driver.get_log("browser")
     finally:
         driver.quit()
-    assert [g["id"] for g in graphs] == ["fig-0", "fig-1", "fig-2", "fig-3"]
-    for graph, front in zip(graphs[:2], ("pareto_latency", "pareto_area")):
+    assert [g["id"] for g in graphs] == [f"fig-{i}" for i in range(7)]  # 4 segment + 2 decode fronts + breakdown
+    fronts = ("pareto_latency", "pareto_area", "pareto_decode_latency", "pareto_decode_energy")
+    for graph, front in zip(graphs[:2] + graphs[4:6], fronts):
         n = {t["name"]: t["n"] for t in graph["traces"]}
         drawn = {t["name"]: t["drawn"] for t in graph["traces"]}
         assert n == drawn  # every data point has a marker on the page
@@ -111,6 +112,9 @@ def test_report_renders_in_headless_chromium(sweep_report, tmp_path):
         assert step["line"] == pytest.approx(base_ppl * (1 + inc))
     if clipped.any():  # the axis stops near the clip limit, not at the largest perplexity
         assert 10 ** y_range[1] < 1.5 * limit < frame["perplexity"].max()
+    classes = ("weights", "persistent", "position_keys", "cache_read", "cache_write", "activations", "psum")
+    names = [t["name"] for t in graphs[6]["traces"]]  # decode breakdown: per point, latency and bytes by class
+    assert sum(name.endswith(f": {c}") for name in names for c in classes) == 2 * len(classes)
     heat = graphs[2]["traces"][0]
     assert heat["type"] == "heatmap" and heat["rows"] == int(frame["pareto_3d"].sum())
     severe = [entry for entry in logs if entry["level"] == "SEVERE"]

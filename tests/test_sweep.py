@@ -326,6 +326,55 @@ def test_default_sweep_on_the_shipped_checkpoint(cli, tmp_path):
     assert frame["perplexity"].notna().all() and frame["label"].str.startswith("gate").any()
     assert frame["pareto_latency"].any() and frame["pareto_area"].any() and frame["pareto_3d"].any()
     assert (tmp_path / "pareto.html").is_file()
+    # the default sweep costs the decode phase too: per-token columns and their own fronts
+    assert default.phases == ("segment", "decode")
+    assert frame["latency_per_token_s"].gt(0).all() and frame["pareto_decode_latency"].any()
+    assert frame["pareto_decode_energy"].any()
+    assert np.allclose(frame["tokens_per_s"], 1 / frame["latency_per_token_s"])  # batch 1
+
+
+def test_decode_phase_columns_equal_the_scalar_decode_cost(cli, tmp_path):
+    from hwsim.accel.config import PRESETS
+    from hwsim.accel.generation import decode_cost
+    from hwsim.spec import load_spec
+
+    out = tmp_path / "res"
+    result = cli("sweep", "--model", ROOT / "models" / "ptb-small.toml", "--heads-per-layer", "8,8,8,8",
+                 "--heads-per-layer", "1,1,1,1", "--accel", "gemmini-like", "--phases", "segment,decode",
+                 "--context", "40", "--batch", "2", "--no-progress", "--out", out)  # fmt: skip
+    assert result.code == 0, result.err
+    frame = pd.read_parquet(out / "results.parquet")
+    spec = load_spec(ROOT / "models" / "ptb-small.toml")
+    for _, row in frame.iterrows():
+        heads = tuple(int(h) for h in row["heads_per_layer"].split(","))
+        cost = decode_cost(spec, heads, PRESETS["gemmini-like"], 2, 40)
+        assert row["latency_per_token_s"] == cost.total.latency_s
+        assert row["energy_per_token_pj"] == cost.total.energy_pj / 2
+        assert bool(row["weights_on_chip"]) == cost.kept.weights
+    assert frame["weights_on_chip"].tolist() == [False, True]  # one head per layer fits in the filter buffer
+    budget = cli("report", out, "-o", tmp_path / "r.html", "--max-latency-per-token-ms",
+                 str(frame["latency_per_token_s"].min() * 1e3 * 1.0001))  # fmt: skip
+    assert budget.code == 0 and "lowest latency per token: heads 1,1,1,1" in budget.out
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (("--phases", "decode"), "phases"),
+    (("--phases", "segment,prefill"), "phases"),
+    (("--phases", "segment", "--context", "5"), "context applies to the decode phase"),
+    (("--phases", "segment,decode", "--context", "128"), "context"),
+])  # fmt: skip
+def test_bad_phases_are_one_line(cli, tmp_path, args, fragment):
+    result = cli("sweep", "--model", ROOT / "models" / "ptb-small.toml", "--heads-per-layer", "8", "--accel",
+                 "gemmini-like", "--no-progress", "--out", tmp_path / "o", *args)  # fmt: skip
+    assert_one_line_error(result, fragment)
+    assert not (tmp_path / "o").exists()
+
+
+def test_decode_budget_needs_the_decode_phase(cli, tmp_path):
+    out = tmp_path / "res"
+    assert cli("sweep", "--model", ROOT / "models" / "ptb-small.toml", "--heads-per-layer", "8", "--accel",
+               "gemmini-like", "--phases", "segment", "--no-progress", "--out", out).code == 0  # fmt: skip
+    assert_one_line_error(cli("report", out, "--max-energy-per-token-uj", "5"), "decode")
 
 
 def test_a_training_sweep_spec_refuses_pattern_options(cli, tmp_path):

@@ -34,9 +34,14 @@ _MaxInc = Annotated[Optional[str], typer.Option(
 _MaxLat = Annotated[Optional[float], typer.Option("--max-latency-ms", help="Budget: latency per segment in ms.")]
 _MaxArea = Annotated[Optional[float], typer.Option("--max-area-mm2", help="Budget: accelerator area in mm².")]
 _MaxEnergy = Annotated[Optional[float], typer.Option("--max-energy-uj", help="Budget: energy per segment in µJ.")]
+_MaxTokLat = Annotated[Optional[float], typer.Option(
+    "--max-latency-per-token-ms", help="Budget (decode phase): latency per generated token in ms.")]
+_MaxTokEnergy = Annotated[Optional[float], typer.Option(
+    "--max-energy-per-token-uj", help="Budget (decode phase): energy per generated token in µJ.")]
 
 
-def _budget(max_perplexity, max_perplexity_increase, max_latency_ms, max_area_mm2, max_energy_uj):
+def _budget(max_perplexity, max_perplexity_increase, max_latency_ms, max_area_mm2, max_energy_uj,
+            max_latency_per_token_ms=None, max_energy_per_token_uj=None):  # fmt: skip
     from hwsim.sweep.queries import Budget, parse_percent
 
     return Budget(
@@ -45,6 +50,8 @@ def _budget(max_perplexity, max_perplexity_increase, max_latency_ms, max_area_mm
         max_latency_s=None if max_latency_ms is None else max_latency_ms * 1e-3,
         max_area_mm2=max_area_mm2,
         max_energy_pj=None if max_energy_uj is None else max_energy_uj * 1e6,
+        max_latency_per_token_s=None if max_latency_per_token_ms is None else max_latency_per_token_ms * 1e-3,
+        max_energy_per_token_pj=None if max_energy_per_token_uj is None else max_energy_per_token_uj * 1e6,
     )
 
 
@@ -54,9 +61,11 @@ def _print_answers(answers: dict) -> None:
     def line(what: str, d: dict | None) -> str:
         if d is None:
             return f"  {what}: no design within the budget"
+        decode = (f", {d['latency_per_token_s'] * 1e3:.4g} ms and {d['energy_per_token_pj'] * 1e-6:.4g} µJ per token"
+                  if d.get("latency_per_token_s") is not None else "")
         return (f"  {what}: heads {d['heads_per_layer']} on {d['accel']} (row {d['row']}): perplexity "
                 f"{d['perplexity']:.4g}, latency {d['latency_s'] * 1e3:.4g} ms, area {d['area_mm2']:.4g} mm², "
-                f"energy {d['energy_pj'] * 1e-6:.4g} µJ, {d['macs']:,} MACs, {d['cycles']:,} cycles")
+                f"energy {d['energy_pj'] * 1e-6:.4g} µJ, {d['macs']:,} MACs, {d['cycles']:,} cycles{decode}")
 
     if answers.get("budget"):
         print(f"best within budget ({answers['budget']['describe']}):")
@@ -75,7 +84,9 @@ _FLAGS = {
     "init_from": "--init-from", "txl_init_from": "--txl-init-from", "ablation_variants": "--ablation-variants",
     "gate_steps": "--gate-steps", "max_perplexity": "--max-perplexity",
     "max_perplexity_increase": "--max-perplexity-increase", "max_latency_ms": "--max-latency-ms",
-    "max_area_mm2": "--max-area-mm2", "max_energy_uj": "--max-energy-uj",
+    "max_area_mm2": "--max-area-mm2", "max_energy_uj": "--max-energy-uj", "phases": "--phases",
+    "context": "--context", "max_latency_per_token_ms": "--max-latency-per-token-ms",
+    "max_energy_per_token_uj": "--max-energy-per-token-uj",
 }  # fmt: skip
 
 
@@ -127,6 +138,12 @@ def _sweep_cmd(
     max_latency_ms: _MaxLat = None,
     max_area_mm2: _MaxArea = None,
     max_energy_uj: _MaxEnergy = None,
+    max_latency_per_token_ms: _MaxTokLat = None,
+    max_energy_per_token_uj: _MaxTokEnergy = None,
+    phases: Annotated[Optional[str], typer.Option(
+        help="What to cost: segment, or segment,decode (adds a decode step per point: per-token fronts).")] = None,
+    context: Annotated[Optional[int], typer.Option(
+        help="Decode phase: cached tokens of the decode step (default: the segment policy's average).")] = None,
 ) -> None:
     """Sweep pruning configurations x accelerators; write the results store and an HTML Pareto report."""
     options = dict(locals())  # every option by name: the library decides what kind of sweep they describe
@@ -164,9 +181,9 @@ def _pruning_sweep(o: dict) -> None:
                        samples=o["samples"], seed=o["seed"], accels=tuple(o["accel"]), grid=tuple(o["grid"]),
                        checkpoint=o["checkpoint"], model=o["model"], split=o["split"], max_tokens=o["max_tokens"],
                        finetune_steps=o["finetune_steps"], batch=o["batch"], search=o["search"], budget=o["budget"],
-                       align=o["align"] or None)
+                       align=o["align"] or None, phases=o["phases"], context=o["context"])
     limits = _budget(o["max_perplexity"], o["max_perplexity_increase"], o["max_latency_ms"], o["max_area_mm2"],
-                     o["max_energy_uj"])
+                     o["max_energy_uj"], o["max_latency_per_token_ms"], o["max_energy_per_token_uj"])
     spec = apply_cli(load_sweep_spec(o["spec_file"] or DEFAULT_SPEC_PATH), cli)
     outcome = run_sweep(SweepRequest(spec=spec, out_dir=out, workers=o["workers"] or os.cpu_count() or 1,
                                      backend=o["backend"], ray_address=o["ray_address"], resume=o["resume"],
@@ -201,11 +218,14 @@ def _report_cmd(
     max_latency_ms: _MaxLat = None,
     max_area_mm2: _MaxArea = None,
     max_energy_uj: _MaxEnergy = None,
+    max_latency_per_token_ms: _MaxTokLat = None,
+    max_energy_per_token_uj: _MaxTokEnergy = None,
 ) -> None:
     """Write a self-contained HTML report (plus CSV/JSON export) of a finished sweep."""
     from hwsim.report.html import write_report
 
-    limits = _budget(max_perplexity, max_perplexity_increase, max_latency_ms, max_area_mm2, max_energy_uj)
+    limits = _budget(max_perplexity, max_perplexity_increase, max_latency_ms, max_area_mm2, max_energy_uj,
+                     max_latency_per_token_ms, max_energy_per_token_uj)
     root = results if results.is_dir() else results.parent
     output = default_report_path(root, output, (".csv", ".json"), results)
     written = write_report(results, output, point=point, budget=limits)

@@ -34,6 +34,8 @@ LABELS = {
     "latency_s": "latency per segment (s)",
     "area_mm2": "area (mm²)",
     "energy_pj": "energy per segment (pJ)",
+    "latency_per_token_s": "decode: latency per token (s)",
+    "energy_per_token_pj": "decode: energy per token (pJ)",
 }
 
 _HOVER = (
@@ -191,3 +193,29 @@ def _stack_base(values: dict[str, list[float]], part: str) -> list[float]:
     below = {"weight": (), "activation": ("weight",), "psum": ("weight", "activation")}[part]
     n = len(values["dram_bytes"])
     return [sum(values[f"dram_{p}_bytes"][i] for p in below) for i in range(n)]
+
+
+# A decode step's DRAM bytes by class, bottom to top (hwsim.accel.generation.BYTE_CLASSES).
+CLASS_COLORS = {"weights": "#1f77b4", "persistent": "#9467bd", "position_keys": "#8c564b", "cache_read": "#ff7f0e",
+                "cache_write": "#d62728", "activations": "#2ca02c", "psum": "#7f7f7f"}
+
+
+def decode_breakdown(layers: dict[str, dict[str, list[float]]], names: list[str], title: str) -> go.Figure:
+    """Decode phase, per layer: latency per token (grouped, one bar per point) and DRAM bytes per token by class
+    (stacked, one stack per point)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.35, 0.65],
+                        subplot_titles=("latency per token (s)", "DRAM bytes per token by class"))  # fmt: skip
+    for k, (label, values) in enumerate(layers.items()):
+        fig.add_trace(go.Bar(x=names, y=values["latency_s"], name=label, legendgroup=label,
+                             marker_color=["#1f77b4", "#aaaaaa"][k % 2]), row=1, col=1)  # fmt: skip
+        base = np.zeros(len(names))
+        for name, color in CLASS_COLORS.items():
+            part = np.asarray(values["classes"][name], dtype=np.float64)
+            fig.add_trace(go.Bar(x=names, y=part, base=base.copy(), name=f"{label}: {name}", offsetgroup=label,
+                                 legendgroup=name, showlegend=k == 0, marker_color=color,
+                                 marker_opacity=1.0 if k == 0 else 0.45), row=1, col=2)  # fmt: skip
+            base += part
+    fig.update_layout(title=title, barmode="group", height=440, margin=dict(l=60, r=20, t=80, b=60))
+    return fig

@@ -24,7 +24,7 @@ import pandas as pd
 from hwsim.errors import SweepError
 from hwsim.report import sections, toolkit
 from hwsim.sweep.queries import Budget
-from hwsim.sweep.pareto import fronts_for
+from hwsim.sweep.pareto import fronts_for, has_decode
 from hwsim.sweep.store import atomic_write_bytes, atomic_write_frame, load_results
 
 TABLE_COLUMNS = ("heads_per_layer", "accel", "perplexity", "params", "macs", "latency_s", "area_mm2", "energy_pj",
@@ -73,13 +73,35 @@ def layer_costs(manifest: dict[str, Any], heads: tuple[int, ...], accel_id: int)
     }
 
 
+def decode_layer_costs(manifest: dict[str, Any], heads: tuple[int, ...], accel_id: int) -> dict[str, Any]:
+    """Per-layer latency and DRAM bytes by class of one point's decode step (per generated token)."""
+    from hwsim.accel.config import accel_from_dict
+    from hwsim.accel.generation import byte_classes, decode_cost
+    from hwsim.spec import ModelSpec
+
+    spec = ModelSpec.from_dict(manifest["inputs"]["model_spec"], source="sweep manifest")
+    accel = accel_from_dict(manifest["inputs"]["accelerators"][accel_id], source="sweep manifest")
+    batch = manifest["spec"].get("batch", 1)
+    cost = decode_cost(spec, heads, accel, batch, manifest["spec"].get("context"))
+    per_layer = [byte_classes(lc) for lc in cost.layers]
+    return {
+        "names": [lc.name for lc in cost.layers],
+        "latency_s": [float(lc.latency_s) for lc in cost.layers],
+        "energy_pj": [float(lc.energy_pj) / batch for lc in cost.layers],
+        "classes": {name: [c[name] / batch for c in per_layer] for name in per_layer[0]},
+        "context": cost.step.cached,
+        "weights_on_chip": cost.kept.weights,
+        "cache_location": "on chip" if cost.kept.cache else "DRAM",
+    }
+
+
 def _heads(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in str(text).split(","))
 
 
 def render_html(frame: pd.DataFrame, manifest: dict[str, Any], chosen: int, series: dict[str, dict[str, list]],
-                exports: tuple[str, str], answers_html: str = "") -> str:
-    from hwsim.report.figures import front_scatter, heads_heatmap, layer_breakdown
+                exports: tuple[str, str], answers_html: str = "", decode_series: dict | None = None) -> str:
+    from hwsim.report.figures import decode_breakdown, front_scatter, heads_heatmap, layer_breakdown
 
     has_ppl = bool(frame["perplexity"].notna().any())
     quality = "perplexity" if has_ppl else "params"
@@ -94,7 +116,24 @@ def render_html(frame: pd.DataFrame, manifest: dict[str, Any], chosen: int, seri
         heads_heatmap(front3d, n_layers, f"heads kept per layer on the 3-D front ({quality}, latency, area)"),
         layer_breakdown(series, names, f"per-layer breakdown of row {chosen} on {row['accel']}"),
     ]
+    decode_html = ""
+    if decode_series:
+        context = next(iter(decode_series.values()))["context"]
+        figs += [
+            front_scatter(frame, "latency_per_token_s", quality, "pareto_decode_latency",
+                          f"decode: {quality} vs latency per token"),
+            front_scatter(frame, "energy_per_token_pj", quality, "pareto_decode_energy",
+                          f"decode: {quality} vs energy per token"),
+            decode_breakdown(decode_series, names, f"decode step ({context} cached tokens, batch "
+                             f"{manifest['spec'].get('batch', 1)}) of row {chosen} on {row['accel']}: per layer"),
+        ]  # fmt: skip
     divs = toolkit.figure_divs(figs)
+    if decode_series:
+        decode_html = (f"<h2>Generation: one decode step per token</h2><p class='note'>Each point also costed as a "
+                       f"decode step: one new token per sequence after {context} cached tokens (keys/values cached, "
+                       f"position keys precomputed); what fits stays on chip between tokens. tokens/s = batch / "
+                       f"latency per token, so its front is the latency front.</p>"
+                       f"<div class=\"grid\"><div>{divs[4]}</div><div>{divs[5]}</div></div><div>{divs[6]}</div>")
     inputs = manifest["inputs"]
     note = "" if has_ppl else ('<p class="note">Cost-only sweep (no checkpoint): kept parameters stand in for '
                                "perplexity on the quality axis and in the fronts.</p>")
@@ -108,6 +147,7 @@ def render_html(frame: pd.DataFrame, manifest: dict[str, Any], chosen: int, seri
 <a href="{html.escape(exports[1])}">JSON (front, baseline, breakdown)</a>.</p>{note}
 <div class="grid"><div>{divs[0]}</div><div>{divs[1]}</div></div>
 <div>{divs[2]}</div><div>{divs[3]}</div>
+{decode_html}
 {answers_html}
 <h2>3-D front ({quality}, latency, area): {len(front3d)} points</h2>{front_table}"""
     return toolkit.page("hwsim Pareto report", body, inline_plotlyjs=True)
@@ -128,9 +168,15 @@ def write_report(results: str | Path, html_path: str | Path, point: int | None =
     row = frame.loc[chosen]
     accel_id = int(row["accel_id"])
     series = {f"chosen: {row['heads_per_layer']}": layer_costs(manifest, _heads(row["heads_per_layer"]), accel_id)}
+    decode_series = None
+    if has_decode(frame):
+        decode_series = {f"chosen: {row['heads_per_layer']}":
+                         decode_layer_costs(manifest, _heads(row["heads_per_layer"]), accel_id)}  # fmt: skip
     if frame["is_baseline"].any():
         full = frame.loc[frame["is_baseline"].to_numpy(dtype=bool), "heads_per_layer"].iloc[0]
         series["baseline"] = layer_costs(manifest, _heads(full), accel_id)
+        if decode_series is not None:
+            decode_series["baseline"] = decode_layer_costs(manifest, _heads(full), accel_id)
     export = {
         "summary": {"points": int(len(frame)), "has_perplexity": has_ppl, "input_hash": manifest.get("input_hash"),
                     "model": manifest["inputs"]["model_spec"].get("name"),
@@ -141,6 +187,7 @@ def write_report(results: str | Path, html_path: str | Path, point: int | None =
         "baseline": json.loads(frame[frame["is_baseline"]].to_json(orient="records")),
         "chosen": {"row": chosen, **json.loads(row.to_json()), "layers": next(iter(series.values()))},
         "baseline_layers": series.get("baseline"),
+        "decode_layers": decode_series,
     }
     answers = {
         "budget": sections.budget_data(frame, budget) if budget is not None and not budget.is_empty else None,
@@ -151,7 +198,7 @@ def write_report(results: str | Path, html_path: str | Path, point: int | None =
     export.update(answers)
     answers_html = (sections.budget_html(answers["budget"]) + sections.knee_html(answers["knees"])
                     + sections.hypervolume_html(answers["hypervolume"]) + sections.fold_html(answers["folds"]))
-    page = render_html(frame, manifest, chosen, series, (csv_path.name, json_path.name), answers_html)
+    page = render_html(frame, manifest, chosen, series, (csv_path.name, json_path.name), answers_html, decode_series)
     atomic_write_frame(csv_path, frame.reset_index(names="row"))
     atomic_write_bytes(json_path, json.dumps(export, indent=1, default=_json_default).encode())
     atomic_write_bytes(out, page.encode())

@@ -16,7 +16,8 @@ from hwsim.report import toolkit
 from hwsim.sweep.queries import BEST_OF, USEFUL_PERPLEXITY_FACTOR, Budget, best_under, knees, limits
 
 DESIGN_COLUMNS = ("heads_per_layer", "accel", "perplexity", "latency_s", "area_mm2", "energy_pj", "params", "macs",
-                  "cycles", "dram_bytes")
+                  "cycles", "dram_bytes", "latency_per_token_s", "energy_per_token_pj", "tokens_per_s",
+                  "weights_on_chip")  # the last four: sweeps with the decode phase
 
 
 def _design(frame: pd.DataFrame, row: int | None) -> dict[str, Any] | None:
@@ -34,7 +35,7 @@ def _design(frame: pd.DataFrame, row: int | None) -> dict[str, Any] | None:
 def budget_data(frame: pd.DataFrame, budget: Budget) -> dict[str, Any]:
     best = best_under(frame, budget)
     return {"budget": budget.to_dict(), "describe": budget.describe(), "limits": limits(frame, budget),
-            "best": {label: _design(frame, best[col]) for col, label in BEST_OF}}
+            "best": {label: _design(frame, best[col]) for col, label in BEST_OF if col in best}}
 
 
 def knee_data(frame: pd.DataFrame, has_perplexity: bool) -> dict[str, Any]:
@@ -42,7 +43,8 @@ def knee_data(frame: pd.DataFrame, has_perplexity: bool) -> dict[str, Any]:
 
 
 def _rows_table(table_id: str, first: str, rows: dict[str, dict[str, Any] | None]) -> str:
-    cols = ("row", *DESIGN_COLUMNS)
+    present = {c for d in rows.values() if d for c in d}
+    cols = ("row", *(c for c in DESIGN_COLUMNS if c in present or not present))
     head = "".join(f"<th>{html.escape(c)}</th>" for c in (first, *cols))
     body = []
     for name, design in rows.items():

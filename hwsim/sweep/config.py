@@ -2,7 +2,8 @@
 
 TOML layout (every table optional except that the space must not be empty; paths are relative to the file)::
 
-    [sweep]      checkpoint, model, split, max_tokens, finetune_steps, batch, align
+    [sweep]      checkpoint, model, split, max_tokens, finetune_steps, batch, align,
+                 phases = ["segment", "decode"], context (decode: cached tokens; default M + (T-1)//2)
     [pruning]    heads_per_layer = ["8,6,6,4", "4"], ratios = [0, 0.25], ratio_modes = ["gate", "uniform"],
                  ranges = ["2:8:2"]
     [pruning.random]  samples, seed, min_heads = [1], max_heads = [8]
@@ -42,9 +43,18 @@ class SweepSpec:
     pruning: PruningSpace = field(default_factory=PruningSpace)
     accel: AccelGrid = field(default_factory=AccelGrid)
     search: SearchSpec | None = None  # a search replaces the pruning space (configurations proposed by NSGA-II)
+    # What is costed: the segment pass always; "decode" adds one decode step per point (per-token columns, fronts)
+    phases: tuple[str, ...] = ("segment",)
+    context: int | None = None  # decode: cached tokens (None: hwsim.accel.generation.default_context)
 
     def __post_init__(self) -> None:
         check_split(self.split)
+        if not isinstance(self.phases, tuple) or not set(self.phases) <= set(PHASES) or "segment" not in self.phases \
+                or len(set(self.phases)) != len(self.phases):
+            raise SweepError(f"phases must be segment, or segment and decode (the segment pass is always costed), "
+                             f"got {list(self.phases) if isinstance(self.phases, tuple) else self.phases!r}")
+        if self.context is not None and "decode" not in self.phases:
+            raise SweepError("context applies to the decode phase: add phases = [\"segment\", \"decode\"]")
         if self.max_tokens is not None and (isinstance(self.max_tokens, bool) or self.max_tokens < 1):
             raise SweepError(f"max_tokens must be a positive number of tokens, got {self.max_tokens!r}")
         if isinstance(self.finetune_steps, bool) or not 0 <= self.finetune_steps <= MAX_STEPS:
@@ -55,6 +65,8 @@ class SweepSpec:
         extra = {} if self.search is None else {"search": self.search.to_dict()}
         if self.align:
             extra["align"] = True
+        if self.decode:
+            extra.update(phases=list(self.phases), context=self.context)
         return {**extra,
             "checkpoint": self.checkpoint,
             "model": self.model,
@@ -69,8 +81,13 @@ class SweepSpec:
     def with_overrides(self, **changes: Any) -> "SweepSpec":
         return replace(self, **changes)
 
+    @property
+    def decode(self) -> bool:
+        return "decode" in self.phases
+
 
 SPLITS = ("train", "valid", "test")
+PHASES = ("segment", "decode")
 MAX_STEPS = 1_000_000_000
 
 
@@ -80,7 +97,7 @@ def check_split(split: Any) -> str:
     return split
 
 
-_SWEEP_KEYS = {"checkpoint", "model", "split", "max_tokens", "finetune_steps", "batch", "align"}
+_SWEEP_KEYS = {"checkpoint", "model", "split", "max_tokens", "finetune_steps", "batch", "align", "phases", "context"}
 _PRUNING_KEYS = {"heads_per_layer", "ratios", "ratio_modes", "ranges", "random"}
 _RANDOM_KEYS = {"samples", "seed", "min_heads", "max_heads"}
 _ACCEL_KEYS = {"presets", "grid"}
@@ -163,6 +180,8 @@ def parse_sweep_spec(raw: dict[str, Any], base: Path, source: str) -> SweepSpec:
         finetune_steps=_ints(sweep.get("finetune_steps", 0), "sweep.finetune_steps", source)[0],
         batch=_ints(sweep.get("batch", 1), "sweep.batch", source)[0],
         align=_bool(sweep.get("align", False), "sweep.align", source),
+        phases=tuple(str(x) for x in _list(sweep.get("phases", ["segment"]), "sweep.phases", source)),
+        context=_ints(sweep["context"], "sweep.context", source)[0] if "context" in sweep else None,
         pruning=space,
         accel=AccelGrid(
             presets=tuple(str(p) for p in _list(accel.get("presets", []), "accel.presets", source)),
@@ -235,6 +254,8 @@ class CliOverrides:
     search: str | None = None  # --search nsga2
     budget: int | None = None  # --budget N
     align: bool | None = None  # --align
+    phases: str | None = None  # --phases segment,decode
+    context: int | None = None  # --context
 
     @property
     def pruning_given(self) -> bool:
@@ -316,6 +337,11 @@ def _apply_common(spec: SweepSpec, cli: CliOverrides) -> SweepSpec:
         value = getattr(cli, name)
         if value is not None:
             spec = replace(spec, **{name: value})
+    if cli.phases is not None:
+        phases = tuple(x.strip() for x in cli.phases.split(","))
+        spec = replace(spec, phases=phases, context=spec.context if "decode" in phases else None)
+    if cli.context is not None:
+        spec = replace(spec, context=cli.context)
     return spec
 
 
@@ -332,7 +358,8 @@ TRAINING_STARTERS = ("--train-lambdas", "--init-from", "--txl-init-from")
 TRAINING_ONLY = (*TRAINING_STARTERS, "--ablation-variants", "--gate-steps", "--device")
 PRUNING_ONLY = ("--heads-per-layer", "--ratios", "--ratio-mode", "--samples", "--seed", "--search", "--budget",
                 "--checkpoint", "--model", "--finetune-steps", "--align", "--max-perplexity",
-                "--max-perplexity-increase", "--max-latency-ms", "--max-area-mm2", "--max-energy-uj")
+                "--max-perplexity-increase", "--max-latency-ms", "--max-area-mm2", "--max-energy-uj", "--phases",
+                "--context", "--max-latency-per-token-ms", "--max-energy-per-token-uj")
 
 
 def is_train_sweep_file(path: str | Path | None) -> bool:

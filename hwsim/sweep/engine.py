@@ -23,7 +23,6 @@ from hwsim.spec import ModelSpec
 from hwsim.sweep.backend import Backend, RunOptions
 from hwsim.sweep.config import SweepSpec
 from hwsim.sweep.evaluate import (
-    COST_COLUMNS,
     PPL_COLUMNS,
     cost_configs,
     evaluate_configs,
@@ -87,6 +86,15 @@ class ResolvedSweep:
     gate_scores: np.ndarray | None = None  # (n_layers, n_heads) of the checkpoint; seeds a search
     head_choices: np.ndarray | None = None  # --align: the head counts allowed in every layer (None: 0..n_heads)
 
+    @property
+    def decode_context(self) -> int | None:
+        """Cached tokens of the decode step costed per point; None without the decode phase."""
+        from hwsim.accel.generation import default_context
+
+        if not self.spec.decode:
+            return None
+        return default_context(self.model) if self.spec.context is None else self.spec.context
+
     def inputs(self) -> dict[str, Any]:
         from hwsim import __version__
 
@@ -114,6 +122,10 @@ def resolve_sweep(spec: SweepSpec) -> ResolvedSweep:
     accel_dicts = tuple(a.to_dict() for a in accel_configs)
     model, scores, digest = load_model_inputs(spec.checkpoint, spec.model)
     check_model_on_accels(model, accel_configs, spec.batch)
+    if spec.context is not None:
+        from hwsim.workload import check_step, decode_step
+
+        check_step(model, decode_step(spec.context))
     choices = None
     if spec.align:
         from hwsim.sweep.folds import aligned_on_all
@@ -205,7 +217,7 @@ def evaluate_into_store(run, store: ResultsStore, ids: list[int], heads: np.ndar
 
 def run_costs(request: SweepRequest, sweep: ResolvedSweep, store: ResultsStore, done: frozenset[int]) -> int:
     todo = [(aid, p.preset, dict(p.overrides)) for aid, p in enumerate(sweep.accels) if aid not in done]
-    args = [(preset, ov, sweep.spec.batch) for _, preset, ov in todo]
+    args = [(preset, ov, sweep.spec.batch, sweep.decode_context) for _, preset, ov in todo]
     if request.backend is Backend.RAY:
         from hwsim.sweep import ray_backend
 
@@ -218,8 +230,8 @@ def run_costs(request: SweepRequest, sweep: ResolvedSweep, store: ResultsStore, 
             aid = todo[index][0]
             frame = pd.DataFrame({"config_id": np.arange(len(sweep.configs), dtype=np.int64),
                                   "accel_id": np.full(len(sweep.configs), aid, dtype=np.int64)})
-            for name in COST_COLUMNS:
-                frame[name] = columns[name]
+            for name, values in columns.items():
+                frame[name] = values
             store.write_cost_part(aid, frame)
             bar.update(1)
     return len(todo)
@@ -242,7 +254,7 @@ def join_results(store: ResultsStore, sweep: ResolvedSweep) -> pd.DataFrame:
     frame = frame.sort_values(["config_id", "accel_id"], kind="stable").reset_index(drop=True)
     frame["is_baseline"] = frame["heads_per_layer"] == format_heads(sweep.model.full_heads())
     has_ppl = bool(sweep.spec.checkpoint)
-    for front in fronts_for(has_ppl):
+    for front in fronts_for(has_ppl, sweep.spec.decode):
         frame[front.column] = pareto_mask(objective_matrix(frame, front.objectives))
     lead = ["config_id", "accel_id", "heads_per_layer", "accel", "perplexity", "params", "macs", "latency_s",
             "area_mm2", "energy_pj"]

@@ -17,6 +17,9 @@ from hwsim.sweep.job import PerplexityJob
 # Columns a cost part holds, in order: the scalar outputs of ``cost_many`` kept in the results table.
 COST_COLUMNS = ("params", "macs", "cycles", "latency_s", "area_mm2", "energy_pj", "sram_bytes", "dram_bytes",
                 "fits_on_chip")
+# With the decode phase: one decode step per point (hwsim.accel.generation), per generated token.
+DECODE_COLUMNS = ("latency_per_token_s", "tokens_per_s", "energy_per_token_pj", "dram_bytes_per_token",
+                  "weights_on_chip", "cache_on_chip")
 PPL_COLUMNS = ("perplexity", "bits_per_token", "tokens")
 
 
@@ -67,14 +70,22 @@ def evaluate_configs(job: PerplexityJob, config_ids: list[int], heads: list[tupl
 
 
 def cost_configs(spec: ModelSpec, heads: np.ndarray, preset: str, overrides: dict[str, Any],
-                 batch: int) -> dict[str, np.ndarray]:
-    """Vectorised cost of every row of ``heads`` on one accelerator (``cost_many``), the columns in COST_COLUMNS."""
+                 batch: int, decode_context: int | None = None) -> dict[str, np.ndarray]:
+    """Vectorised cost of every row of ``heads`` on one accelerator (``cost_many``), the columns in COST_COLUMNS;
+    with ``decode_context`` also a decode step after that many cached tokens, the columns in DECODE_COLUMNS."""
     from hwsim.accel.batch import cost_many
     from hwsim.accel.config import load_accel, with_overrides
+    from hwsim.workload import decode_step
 
     accel = with_overrides(load_accel(preset), overrides) if overrides else load_accel(preset)
     out = cost_many(spec, heads, accel, batch=batch)
-    return {name: np.asarray(out[name]) for name in COST_COLUMNS}
+    columns = {name: np.asarray(out[name]) for name in COST_COLUMNS}
+    if decode_context is not None:
+        step = cost_many(spec, heads, accel, batch=batch, step=decode_step(decode_context))
+        columns.update(latency_per_token_s=step["latency_s"], tokens_per_s=batch / step["latency_s"],
+                       energy_per_token_pj=step["energy_pj"] / batch, dram_bytes_per_token=step["dram_bytes"] / batch,
+                       weights_on_chip=step["kept_weights"], cache_on_chip=step["kept_cache"])  # fmt: skip
+    return columns
 
 
 def load_model_inputs(checkpoint: str | None, model: str | None) -> tuple[ModelSpec, np.ndarray | None, str | None]:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.errors import SweepError
-from hwsim.sweep.pareto import Front, fronts_for, objective_matrix, pareto_mask
+from hwsim.sweep.pareto import Front, fronts_for, has_decode, objective_matrix, pareto_mask
 
 REFERENCE = 1.1  # reference point in normalised coordinates (1.0 = the worst value over all points)
 
@@ -71,7 +71,7 @@ def normalised_hypervolume(frame: pd.DataFrame, front: Front,
 def front_hypervolumes(frame: pd.DataFrame, has_perplexity: bool) -> dict[str, dict[str, Any]]:
     """Per front column: its normalised hypervolume, the bounds used and its size (written to the manifest)."""
     out: dict[str, dict[str, Any]] = {}
-    for front in fronts_for(has_perplexity):
+    for front in fronts_for(has_perplexity, has_decode(frame)):
         try:
             low, high = bounds_of(frame, front)
         except SweepError:

@@ -33,6 +33,8 @@ PERPLEXITY = Objective(column="perplexity")
 LATENCY = Objective(column="latency_s")
 AREA = Objective(column="area_mm2")
 ENERGY = Objective(column="energy_pj")
+LATENCY_PER_TOKEN = Objective(column="latency_per_token_s")
+ENERGY_PER_TOKEN = Objective(column="energy_per_token_pj")
 # Cost-only sweeps (no checkpoint) have no perplexity; kept parameters stand in for model quality there, since
 # in an All-Attention model every pruned head removes the same parameter count (paper.md §2, P_head).
 PARAMS_KEPT = Objective(column="params", minimize=False)
@@ -55,18 +57,32 @@ FRONTS: tuple[Front, ...] = (
 )
 
 
+# With the decode phase: perplexity against per-token latency and energy of a decode step. tokens_per_s is
+# batch / latency_per_token_s, so at the sweep's one batch size its front is the latency front.
+DECODE_FRONTS: tuple[Front, ...] = (
+    Front(column="pareto_decode_latency", objectives=(PERPLEXITY, LATENCY_PER_TOKEN)),
+    Front(column="pareto_decode_energy", objectives=(PERPLEXITY, ENERGY_PER_TOKEN)),
+)
+
+
 def quality_objective(has_perplexity: bool) -> Objective:
     """Perplexity when the sweep measured it, kept parameters otherwise."""
     return PERPLEXITY if has_perplexity else PARAMS_KEPT
 
 
-def fronts_for(has_perplexity: bool) -> tuple[Front, ...]:
-    """``FRONTS`` with the quality objective swapped for ``PARAMS_KEPT`` in a cost-only sweep."""
+def fronts_for(has_perplexity: bool, decode: bool = False) -> tuple[Front, ...]:
+    """``FRONTS`` (and ``DECODE_FRONTS`` with the decode phase) with the quality objective swapped for
+    ``PARAMS_KEPT`` in a cost-only sweep."""
     quality = quality_objective(has_perplexity)
     return tuple(
         Front(column=f.column, objectives=tuple(quality if o == PERPLEXITY else o for o in f.objectives))
-        for f in FRONTS
+        for f in FRONTS + (DECODE_FRONTS if decode else ())
     )
+
+
+def has_decode(frame) -> bool:
+    """Whether a results table carries the decode phase's columns."""
+    return LATENCY_PER_TOKEN.column in frame
 
 
 def _as_costs(costs) -> np.ndarray:

@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 
 from hwsim.errors import SweepError
-from hwsim.sweep.pareto import Front, fronts_for, objective_matrix
+from hwsim.sweep.pareto import Front, fronts_for, has_decode, objective_matrix
 
 # The objectives a budget answer reports a best design for: (column, what "best" is called).
 BEST_OF = (("perplexity", "lowest perplexity"), ("latency_s", "lowest latency"), ("area_mm2", "smallest area"),
-           ("energy_pj", "lowest energy"))
+           ("energy_pj", "lowest energy"), ("latency_per_token_s", "lowest latency per token"),
+           ("energy_per_token_pj", "lowest energy per token"))  # the last two: sweeps with the decode phase
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +37,8 @@ class Budget:
     max_latency_s: float | None = None
     max_area_mm2: float | None = None
     max_energy_pj: float | None = None
+    max_latency_per_token_s: float | None = None  # decode phase: one decode step's latency
+    max_energy_per_token_pj: float | None = None  # decode phase: energy per generated token
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -61,6 +64,10 @@ class Budget:
             parts.append(f"area <= {self.max_area_mm2:g} mm²")
         if self.max_energy_pj is not None:
             parts.append(f"energy <= {self.max_energy_pj * 1e-6:g} µJ")
+        if self.max_latency_per_token_s is not None:
+            parts.append(f"latency per token <= {self.max_latency_per_token_s * 1e3:g} ms")
+        if self.max_energy_per_token_pj is not None:
+            parts.append(f"energy per token <= {self.max_energy_per_token_pj * 1e-6:g} µJ")
         return ", ".join(parts) or "no limit"
 
 
@@ -93,8 +100,12 @@ def limits(frame: pd.DataFrame, budget: Budget) -> dict[str, float]:
     if ppl:
         out["perplexity"] = min(ppl)
     for column, value in (("latency_s", budget.max_latency_s), ("area_mm2", budget.max_area_mm2),
-                          ("energy_pj", budget.max_energy_pj)):
+                          ("energy_pj", budget.max_energy_pj), ("latency_per_token_s", budget.max_latency_per_token_s),
+                          ("energy_per_token_pj", budget.max_energy_per_token_pj)):  # fmt: skip
         if value is not None:
+            if column not in frame:
+                raise SweepError(f"the budget limits {column}, which these results do not have: sweep with "
+                                 "phases = [\"segment\", \"decode\"] (--phases segment,decode)")
             out[column] = value
     return out
 
@@ -112,7 +123,7 @@ def best_under(frame: pd.DataFrame, budget: Budget) -> dict[str, int | None]:
 
     Ties on the objective go to the point better in the others (in ``BEST_OF`` order), then to the first row."""
     ok = within(frame, budget)
-    columns = [c for c, _ in BEST_OF]
+    columns = [c for c, _ in BEST_OF if c in frame]
     values = {c: frame[c].to_numpy(dtype=np.float64) for c in columns}
     out: dict[str, int | None] = {}
     for column in columns:
@@ -160,4 +171,4 @@ def knee_row(frame: pd.DataFrame, front: Front) -> int | None:
 
 def knees(frame: pd.DataFrame, has_perplexity: bool) -> dict[str, int | None]:
     """Front column -> its knee's row label."""
-    return {f.column: knee_row(frame, f) for f in fronts_for(has_perplexity) if f.column in frame}
+    return {f.column: knee_row(frame, f) for f in fronts_for(has_perplexity, has_decode(frame)) if f.column in frame}
