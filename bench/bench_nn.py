@@ -4,7 +4,9 @@
 2. model FLOPs utilisation: FLOPs of one training step counted by torch.utils.flop_counter, divided by the step
    time, against the FLOP/s of a plain square float32 matmul on the same machine;
 3. inference speed of a physically pruned model (half the heads in every layer) relative to the full one, next to
-   the cost model's MAC ratio (whole model and attention layers only).
+   the cost model's MAC ratio (whole model and attention layers only);
+4. real incremental decoding (hwsim.nn.decode, KV cache, batch 1): tokens/s of the full and the half-heads model
+   next to the decode step's weight-byte and MAC ratios from the cost model.
 
 Usage: python bench/bench_nn.py [--recipe models/ptb-small.toml] [--steps 20] [--threads N]
 """
@@ -21,7 +23,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from hwsim.nn.model import Dropouts, build_model
 from hwsim.nn.prune import keep_masks, prune_model
 from hwsim.spec import load_recipe, ModelSpec
-from hwsim.workload import build_workload
+from hwsim.nn import decode
+from hwsim.workload import build_workload, decode_step
 
 
 def _best_time(fn, repeats: int) -> float:
@@ -78,6 +81,18 @@ def inference(models, spec: ModelSpec, batch: int, segments: int, rounds: int = 
     return best
 
 
+@torch.inference_mode()
+def decoding(models, spec: ModelSpec, tokens: int, rounds: int = 3) -> list[float]:
+    """Tokens/s of token-by-token decoding (batch 1, segment policy, one token fed per step after a one-token
+    prompt), models alternating per round, the best round reported."""
+    best = [0.0] * len(models)
+    for _ in range(rounds):
+        for i, model in enumerate(models):
+            result = decode.generate(model, [0], tokens, temperature=0)
+            best[i] = max(best[i], result.tokens_per_s)
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recipe", default="models/ptb-small.toml")
@@ -109,6 +124,18 @@ def main() -> None:
     print(f"  pruned/full time {t_half / t_full:5.3f}   MAC ratio whole model {w_half.macs / w_full.macs:5.3f}   "
           f"MAC ratio attention layers {layer_ratio:5.3f}   params ratio "
           f"{(w_half.params + w_half.embedding_params) / (w_full.params + w_full.embedding_params):5.3f}")
+
+    tokens = 2 * spec.segment_len  # two segments: the context grows, rolls over, grows again
+    s_full, s_half = decoding([full, pruned], spec, tokens)
+    context = spec.memory_len + (spec.segment_len - 1) // 2
+    d_full = build_workload(spec, None, 1, decode_step(context))
+    d_half = build_workload(spec, half, 1, decode_step(context))
+    bytes_ratio = (w_half.params * spec.weight_bits) / (w_full.params * spec.weight_bits)
+    print(f"decoding, batch 1, {tokens} tokens (KV cache): full {s_full:8.1f} tokens/s, half heads {s_half:8.1f} "
+          f"tokens/s")
+    print(f"  half/full tokens/s {s_half / s_full:5.3f}   layer weight-byte ratio {bytes_ratio:5.3f}   "
+          f"decode MAC ratio whole model {d_half.macs / d_full.macs:5.3f}   layers only "
+          f"{sum(l.macs for l in d_half.layers) / sum(l.macs for l in d_full.layers):5.3f}")
 
 
 if __name__ == "__main__":
