@@ -199,3 +199,47 @@ def test_fuzz_recipe_tables(train, gates):
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
                     assert math.isfinite(v) and v >= 0, (name, v)
         assert all(0 <= p < 1 for p in (getattr(cfg, "dropout_attn", 0), *getattr(cfg, "betas", ())))
+
+
+@FUZZ
+@given(phase=st.sampled_from(["segment", "decode", "generate", "prefill"]),
+       options=st.dictionaries(st.sampled_from(["--context", "--prompt", "--new-tokens", "--batch", "--policy"]),
+                               st.one_of(_ints.map(str), st.sampled_from(["window", "segment", "", "1e3", "x"])),
+                               max_size=3))  # fmt: skip
+def test_fuzz_cost_phases(cli, workdir, phase, options):
+    """Decode and generation costs: any mix of phase options is a clean result or one error line."""
+    where = workdir()
+    args = [x for pair in options.items() for x in pair]
+    if phase == "generate" and "--new-tokens" in options and "--prompt" in options:
+        small = all(v.isdigit() and int(v) <= 300 for k, v in options.items() if k in ("--prompt", "--new-tokens"))
+        if not small:  # keep examples fast: a huge valid generation is costed step by step
+            return
+    result = cli("cost", "--model", SMALL, "--phase", phase, *args, "--json")
+    check(result)
+    if result.code == 0:
+        payload = result.json()
+        sane_numbers(payload["total"])
+        if phase != "segment":
+            assert payload["latency_per_token_s"] > 0 and payload["tokens_per_s"] > 0
+    assert listing(where) == []
+
+
+@settings(max_examples=_LONG or 12, deadline=None, derandomize=not _LONG,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(options=st.dictionaries(st.sampled_from(["--new-tokens", "--temperature", "--top-k", "--seed", "--prompt",
+                                                "--policy", "--cache", "--heads-per-layer"]),
+                               st.one_of(st.integers(-3, 12).map(str), st.sampled_from(
+                                   ["", " ", "0.5", "nan", "inf", "-1e9", "window", "states", "the cat", "8,8,8,8",
+                                    "1,2", "\u00e9t\u00e9 zz"])), max_size=4))  # fmt: skip
+def test_fuzz_generate_options(cli, workdir, options):
+    where = workdir()
+    args = [x for pair in options.items() for x in pair]
+    result = cli("generate", str(ROOT / "models" / "ptb-small.ckpt"), *args, "--json")
+    assert "Traceback" not in result.out + result.err and result.code in (0, 2), result
+    if result.code == 2:
+        errors = [line for line in result.err.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and result.out == ""
+    else:
+        payload = result.json()
+        assert len(payload["tokens"]) == int(options.get("--new-tokens", "50")) and payload["tokens_per_s"] > 0
+    assert listing(where) == []
