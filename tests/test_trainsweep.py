@@ -6,6 +6,7 @@ saved checkpoint. Plus resume, spec files, bad input."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from hwsim.nn.train import train
 
 D, H, DH, N, L, DFF = 32, 4, 8, 8, 2, 24
 LAMBDAS = (0.002, 0.4)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _corpus(root):
@@ -231,14 +233,28 @@ rows = [8, 16]
         (["--train-lambdas", "0.01", "--init-from", "/nonexistent/ckpt"], ("checkpoint not found",)),
         (["--train-lambdas", "0.01", "--init-from", "CKPT", "--variants", "fast"], ("variants",)),
         (["--train-lambdas", "0.01", "--init-from", "TXL"], ("transformer_xl checkpoint", "expected all_attention")),
+        (["--train-lambdas", "0.01", "--init-from", "CKPT", "--txl-init-from", "CKPT"],
+         ("all_attention checkpoint", "expected transformer_xl")),  # the TXL baseline equal to the AA one
+        (["--train-lambdas", "0.01", "--init-from", "CORRUPT"], ("model.safetensors",)),
+        (["--train-lambdas", "0.01", "--init-from", "GATED"], ("gated or pruned",)),
+        (["--train-lambdas", "0.01", "--init-from", "CKPT", "--grid", "rows"], ("--grid",)),
     ],
 )
 def test_bad_input_one_line_error(args, fragments, baselines, cli, tmp_path):
+    """Refused before anything is written: no --out directory is left behind (issue 20)."""
     root, base = baselines
-    args = [str(base["all_attention"]) if a == "CKPT" else str(base["transformer_xl"]) if a == "TXL" else a
-            for a in args]
+    corrupt = tmp_path / "corrupt.ckpt"
+    if "CORRUPT" in args:
+        import shutil
+
+        shutil.copytree(base["all_attention"], corrupt)
+        (corrupt / "model.safetensors").write_bytes(b"not a safetensors file")
+    names = {"CKPT": base["all_attention"], "TXL": base["transformer_xl"], "CORRUPT": corrupt,
+             "GATED": ROOT / "models" / "ptb-small.ckpt"}
+    args = [str(names.get(a, a)) for a in args]
     res = cli("train-sweep", *args, "--out", tmp_path / "o", "--device", "cpu", "--no-progress")
     assert_one_line_error(res, *fragments)
+    assert not (tmp_path / "o").exists()
 
 
 

@@ -108,22 +108,28 @@ def _conflicts(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 TRAIN_SWEEP_KIND = "train-sweep"
 
 
-def open_store(request: TrainSweepRequest) -> dict[str, Any]:
-    """Open the sweep's results store (hwsim.sweep.store.ResultsStore): write its manifest, or check the one a
-    rerun finds; returns the manifest."""
+def store_inputs(spec: TrainSweepSpec) -> dict[str, Any]:
+    """The inputs a training sweep's store is keyed by; loads every baseline checkpoint and accelerator, so a bad
+    one is refused here, before the output directory exists."""
     from hwsim import __version__
     from hwsim.accel.config import load_accel, with_overrides
+
+    return {
+        "train_sweep": {k: v for k, v in spec.to_dict().items() if k not in ("init_from", "txl_init_from")},
+        "baselines": _check_baselines(spec),
+        "accelerators": [{"name": p.name, **with_overrides(load_accel(p.preset), dict(p.overrides)).to_dict()}
+                         for p in spec.accel.points()],
+        "hwsim_version": __version__,
+    }
+
+
+def open_store(request: TrainSweepRequest, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Open the sweep's results store (hwsim.sweep.store.ResultsStore) for ``inputs`` (:func:`store_inputs`): write
+    its manifest, or check the one a rerun finds; returns the manifest."""
     from hwsim.sweep.store import ResultsStore, inputs_hash
 
     spec = request.spec
     accels = spec.accel.points()
-    inputs = {
-        "train_sweep": {k: v for k, v in spec.to_dict().items() if k not in ("init_from", "txl_init_from")},
-        "baselines": _check_baselines(spec),
-        "accelerators": [{"name": p.name, **with_overrides(load_accel(p.preset), dict(p.overrides)).to_dict()}
-                         for p in accels],
-        "hwsim_version": __version__,
-    }
     digest = inputs_hash(inputs)
     store = ResultsStore(request.out_dir, kind=TRAIN_SWEEP_KIND)
     if store.root.exists() and not store.root.is_dir():
@@ -185,8 +191,9 @@ def run_train_sweep(request: TrainSweepRequest) -> TrainSweepOutcome:
     jobs = plan_jobs(request.spec)
     device = resolve_device(request.device)  # the one device resolver (hwsim.nn.config)
     check_output_dir(request.out_dir, "training sweep", is_train_sweep_store)
+    inputs = store_inputs(request.spec)  # every refusal before the output directory is created
     with output_lock(request.out_dir, "training sweep"):
-        return _run_locked(request, jobs, device)
+        return _run_locked(request, jobs, device, inputs)
 
 
 def is_train_sweep_store(path: Path) -> bool:
@@ -198,13 +205,14 @@ def is_train_sweep_store(path: Path) -> bool:
     return isinstance(manifest, dict) and manifest.get("kind") == TRAIN_SWEEP_KIND
 
 
-def _run_locked(request: TrainSweepRequest, jobs: tuple[TrainJob, ...], device: str) -> TrainSweepOutcome:
+def _run_locked(request: TrainSweepRequest, jobs: tuple[TrainJob, ...], device: str,
+                inputs: dict[str, Any]) -> TrainSweepOutcome:
     from tqdm import tqdm
 
     from hwsim.trainsweep.job import read_result
     from hwsim.trainsweep.results import join_results, write_results
 
-    manifest = open_store(request)
+    manifest = open_store(request, inputs)
     root = Path(request.out_dir)
     todo = [j for j in jobs if (r := read_result(root / JOBS / j.job_id)) is None or r.get("job") != j.to_dict()]
     if request.backend is Backend.RAY:
