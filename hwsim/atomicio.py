@@ -129,6 +129,16 @@ def check_output_dir(path: str | Path | None, what: str, is_ours: Callable[[Path
     return p
 
 
+def check_report_paths(html: Path, siblings: tuple[str, ...]) -> Path:
+    """Check an HTML report path and the data files written beside it before any work (no partial reports)."""
+    html = check_output_file(html, "report")
+    if html.suffix.lower() in siblings:
+        raise OutputError(f"report path {html} would be overwritten by its own data file: give a .html name")
+    for suffix in siblings:
+        check_output_file(html.with_suffix(suffix), "report data")
+    return html
+
+
 def make_dirs(path: Path) -> None:
     """``mkdir -p`` with an OutputError instead of an OSError."""
     try:

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from hwsim.atomicio import check_report_paths  # noqa: F401  (re-exported for the command modules)
 from hwsim.errors import OutputError
 
 # Training-sweep options, shared by `hwsim train-sweep` and `hwsim sweep` (which runs a training sweep with them).
@@ -22,18 +23,6 @@ AblationVariantsOpt = Annotated[Optional[str], typer.Option(
 GateStepsOpt = Annotated[Optional[int], typer.Option(
     "--gate-steps", help="Training sweep: gating-phase steps (default: the recipe's [gates] steps).")]
 DeviceOpt = Annotated[str, typer.Option(help="Training sweep: auto (cuda if available), cpu or cuda.")]
-
-
-def check_report_paths(html: Path, siblings: tuple[str, ...]) -> Path:
-    """Check an HTML report path and the data files written beside it before any work (no partial reports)."""
-    from hwsim.atomicio import check_output_file
-
-    html = check_output_file(html, "report")
-    if html.suffix.lower() in siblings:
-        raise OutputError(f"report path {html} would be overwritten by its own data file: give a .html name")
-    for suffix in siblings:
-        check_output_file(html.with_suffix(suffix), "report data")
-    return html
 
 
 def default_report_path(root: Path, output: Path | None, siblings: tuple[str, ...], given: Path) -> Path:

@@ -139,55 +139,28 @@ def _cost_cmd(
 ) -> None:
     """Per-layer and total cost of a (pruned) model on an accelerator: one segment pass, one decode step (per
     token) or a whole generation."""
-    from hwsim.accel.cost import model_cost
-    from hwsim.accel.generation import decode_cost, decode_summary, generation_cost
     from hwsim.accel.render import cost_csv, cost_table, gemm_table, summary_lines
+    from hwsim.api import cost
     from hwsim.errors import HwsimError
+    from hwsim.spec import load_spec
 
     if sum((as_json, as_csv, gemms)) > 1:
         raise HwsimError("choose one of --json, --csv and --gemms")
-    _check_phase_options(phase, context, prompt, new_tokens, policy)
-    workload, config = _model_accel(model, accel, heads_per_layer, batch, mode)
-    spec, heads = workload.spec, workload.heads_per_layer
-    if phase is Phase.SEGMENT:
-        cost, payload, summary, passes = model_cost(workload, config), None, None, None
-        payload = cost.to_json_dict()
-    elif phase is Phase.DECODE:
-        cost = decode_cost(spec, heads, config, workload.batch, context)
-        summary = decode_summary(cost)
-        payload, passes = {**summary, **cost.to_json_dict()}, [("decode step", cost)]
-    else:
-        generation = generation_cost(spec, heads, config, workload.batch, prompt=prompt, new_tokens=new_tokens,
-                                     policy=policy.value)  # fmt: skip
-        cost, payload = generation.summed, generation.to_json_dict()
-        summary = {key: value for key, value in payload.items() if key not in ("layers", "total", "accel")}
-        passes = [(f"prompt pass {i + 1}", c) for i, c in enumerate(generation.prompt_costs)]
-        passes += [(f"decode step, context {c.step.cached}", c) for _, c in generation.step_costs[-1:]]
+    result = cost(load_spec(model), accel, heads_per_layer, batch=batch, phase=phase.value,
+                  context=context, prompt=prompt, new_tokens=new_tokens, policy=policy.value,
+                  mode=None if mode is None else mode.value)  # fmt: skip
     if as_json:
-        print(json.dumps(payload))
+        print(json.dumps(result.payload))
     elif as_csv:
-        print(cost_csv(cost), end="")
+        print(cost_csv(result.detail), end="")
     else:
-        text = cost_table(cost) + ("\n" + "\n".join(summary_lines(summary)) if summary else "")
+        summary = result.per_token
+        text = cost_table(result.detail) + ("\n" + "\n".join(summary_lines(summary)) if summary else "")
         if gemms:
-            tables = [gemm_table(cost)] if passes is None else [f"{name}:\n{gemm_table(c)}" for name, c in passes]
+            passes = result.passes or (("segment pass", result.detail),)
+            tables = [gemm_table(c) if not result.passes else f"{name}:\n{gemm_table(c)}" for name, c in passes]
             text += "\n\n" + "\n\n".join(tables)
         print(text)
-
-
-def _check_phase_options(phase: Phase, context, prompt, new_tokens, policy: Policy) -> None:
-    """Options that belong to another phase are errors, not silently ignored."""
-    from hwsim.errors import HwsimError
-
-    given = {"--context": context is not None, "--prompt": prompt is not None, "--new-tokens": new_tokens is not None,
-             "--policy": policy is not Policy.SEGMENT}  # fmt: skip
-    allowed = {Phase.SEGMENT: (), Phase.DECODE: ("--context",),
-               Phase.GENERATE: ("--prompt", "--new-tokens", "--policy")}[phase]  # fmt: skip
-    extra = [name for name, on in given.items() if on and name not in allowed]
-    if extra:
-        raise HwsimError(f"{', '.join(extra)} does not apply to --phase {phase.value}")
-    if phase is Phase.GENERATE and (prompt is None or new_tokens is None):
-        raise HwsimError("--phase generate needs --prompt and --new-tokens")
 
 
 def _export_cmd(

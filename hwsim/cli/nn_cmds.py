@@ -115,21 +115,16 @@ def _eval_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Perplexity / bits per token over a split, memory carried across segments."""
-    from hwsim.errors import DataError
+    from hwsim.api import perplexity
     from hwsim.heads import parse_heads
-    from hwsim.nn.config import resolve_device
-    from hwsim.nn.evaluate import evaluate
 
-    if max_tokens is not None and max_tokens < 1:
-        raise DataError(f"--max-tokens must be positive, got {max_tokens}")
-    device = resolve_device(device)
     heads = None
     if heads_per_layer is not None:
         from hwsim.nn.checkpoint import load_checkpoint
 
         heads = parse_heads(heads_per_layer, load_checkpoint(checkpoint).spec.n_layers)
-    result = evaluate(checkpoint, heads, split=split, max_tokens=max_tokens, device=device,
-                      data=_data_source(data, data_kind))
+    result = perplexity(checkpoint, heads, split=split, max_tokens=max_tokens, device=device, data=data,
+                        data_kind=data_kind)  # fmt: skip
     if as_json:
         print(json.dumps(result.to_dict()))
     else:
@@ -173,44 +168,28 @@ def _generate_cmd(
     """Generate text token by token with the cached incremental decoder; prints the continuation and tokens/s."""
     import sys
 
-    from hwsim.errors import DataError
+    from hwsim.api import generate
     from hwsim.heads import parse_heads
     from hwsim.nn.checkpoint import load_checkpoint
-    from hwsim.nn.config import resolve_device
-    from hwsim.nn.decode import check_generation, generate
-    from hwsim.nn.evaluate import masked_model
-    from hwsim.nn.text import checkpoint_vocabulary
 
     text = _read_prompt(prompt, prompt_file)
-    ckpt = load_checkpoint(checkpoint)
-    check_generation(new_tokens, temperature, top_k, ckpt.spec.vocab_size)
-    heads = parse_heads(heads_per_layer, ckpt.spec.n_layers) if heads_per_layer is not None else None
-    vocab = checkpoint_vocabulary(ckpt)
-    if text is None:
-        ids, unknown = vocab.encode("\n")  # a sentence (word) or line (byte) start
-        if not ids:
-            raise DataError("give --prompt: this model has no sentence-start symbol to begin from")
-    else:
-        ids, unknown = vocab.encode(text)
+    heads = None
+    if heads_per_layer is not None:
+        heads = parse_heads(heads_per_layer, load_checkpoint(checkpoint).spec.n_layers)
+    result = generate(checkpoint, text, new_tokens, temperature=temperature, top_k=top_k, seed=seed,
+                      heads_per_layer=heads, policy=policy, cache=cache, device=device)  # fmt: skip
+    unknown = result.pop("unknown")
     if unknown:
         shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-        what = "read as <unk>" if not vocab.bytes_level else "left out (never seen in training)"
+        what = "left out (never seen in training)" if result["bytes_level"] else "read as <unk>"
         print(f"note: {len(unknown)} prompt token(s) not in the vocabulary, {what}: {shown}", file=sys.stderr)
-    if not ids:
-        raise DataError("the prompt has no token the model knows")
-    model = masked_model(ckpt, heads, resolve_device(device))
-    result = generate(model, ids, new_tokens, temperature=temperature, top_k=top_k, seed=seed, policy=policy,
-                      cache=cache)  # fmt: skip
-    continuation = vocab.decode(result.tokens)
     if as_json:
-        print(json.dumps({"text": continuation, "tokens": list(result.tokens), "prompt_tokens": list(result.prompt),
-                          "tokens_per_s": result.tokens_per_s, "time_to_first_token_s": result.prompt_s,
-                          "decode_s": result.decode_s, "heads_per_layer": list(heads or ckpt.heads_per_layer),
-                          "policy": policy, "cache": cache}))  # fmt: skip
+        print(json.dumps({k: v for k, v in result.items() if k != "bytes_level"}))
     else:
-        print(continuation)
-        print(f"[{len(result.tokens)} tokens, {result.tokens_per_s:.1f} tokens/s decoding, first token after "
-              f"{result.prompt_s * 1e3:.1f} ms ({len(ids)} prompt tokens)]", file=sys.stderr)
+        print(result["text"])
+        print(f"[{len(result['tokens'])} tokens, {result['tokens_per_s']:.1f} tokens/s decoding, first token after "
+              f"{result['time_to_first_token_s'] * 1e3:.1f} ms ({len(result['prompt_tokens'])} prompt tokens)]",
+              file=sys.stderr)
 
 
 def register(app: typer.Typer) -> None:

@@ -169,27 +169,23 @@ def _training_sweep(o: dict) -> None:
 
 
 def _pruning_sweep(o: dict) -> None:
+    from hwsim.api import sweep
     from hwsim.atomicio import check_output_dir
-    from hwsim.report.html import write_report
-    from hwsim.sweep.config import DEFAULT_SPEC_PATH, CliOverrides, apply_cli, load_sweep_spec
-    from hwsim.sweep.runner import SweepRequest, run_sweep
     from hwsim.sweep.store import is_sweep_store
 
     out = check_output_dir(DEFAULT_OUT if o["out"] is None else o["out"], "sweep", is_sweep_store)
-    report = check_report_paths(o["report"] or out.with_suffix(".html"), (".csv", ".json"))
-    cli = CliOverrides(heads=tuple(o["heads"]), ratios=o["ratios"], ratio_modes=tuple(o["ratio_mode"]),
-                       samples=o["samples"], seed=o["seed"], accels=tuple(o["accel"]), grid=tuple(o["grid"]),
-                       checkpoint=o["checkpoint"], model=o["model"], split=o["split"], max_tokens=o["max_tokens"],
-                       finetune_steps=o["finetune_steps"], batch=o["batch"], search=o["search"], budget=o["budget"],
-                       align=o["align"] or None, phases=o["phases"], context=o["context"])
+    check_report_paths(o["report"] or out.with_suffix(".html"), (".csv", ".json"))
     limits = _budget(o["max_perplexity"], o["max_perplexity_increase"], o["max_latency_ms"], o["max_area_mm2"],
                      o["max_energy_uj"], o["max_latency_per_token_ms"], o["max_energy_per_token_uj"])
-    spec = apply_cli(load_sweep_spec(o["spec_file"] or DEFAULT_SPEC_PATH), cli)
-    outcome = run_sweep(SweepRequest(spec=spec, out_dir=out, workers=o["workers"] or os.cpu_count() or 1,
-                                     backend=o["backend"], ray_address=o["ray_address"], resume=o["resume"],
-                                     force=o["force"], progress=o["progress"]))
-    written = write_report(outcome.out_dir, report, budget=limits)
-    _print_outcome(spec, outcome, written)
+    result = sweep(o["spec_file"], out=out, report=o["report"], workers=o["workers"] or os.cpu_count() or 1,
+                   resume=o["resume"], force=o["force"], progress=o["progress"], backend=o["backend"].value,
+                   ray_address=o["ray_address"], budget=limits.to_dict(), heads=tuple(o["heads"]),
+                   ratios=o["ratios"], ratio_modes=tuple(o["ratio_mode"]), samples=o["samples"], seed=o["seed"],
+                   accels=tuple(o["accel"]), grid=tuple(o["grid"]), checkpoint=o["checkpoint"], model=o["model"],
+                   split=o["split"], max_tokens=o["max_tokens"], finetune_steps=o["finetune_steps"],
+                   batch=o["batch"], search=o["search"], budget_evaluations=o["budget"], align=o["align"] or None,
+                   phases=o["phases"], context=o["context"])  # fmt: skip
+    _print_outcome(result.spec, result.outcome, result.report)
 
 
 def _print_outcome(spec, outcome, written) -> None:
