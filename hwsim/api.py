@@ -322,13 +322,17 @@ def best_under(frame, **limits: float) -> dict[str, Any]:
 
 def export_accelforge(spec: ModelSpec, accel: str | Path | AccelConfig, out_dir: str | Path,
                       heads_per_layer: Sequence[int] | None = None, *, batch: int = 1, phase: str = "segment",
-                      context: int | None = None):  # fmt: skip
+                      context: int | None = None, buffer_order: Sequence[str] = ("ifmap", "filter", "ofmap")):
     """Write the workload (every GEMM as an einsum) and the accelerator (buffers, DRAM, bit widths, component
-    energies) in AccelForge's YAML format: ``hwsim.accel.accelforge_export``; returns the written paths."""
+    energies) as AccelForge's ``arch.yaml`` and ``workload.yaml`` (``hwsim.accel.accelforge_export``); returns the
+    written paths and einsum names."""
     from hwsim.accel.accelforge_export import export
+    from hwsim.limits import check_workload_counts
 
-    return export(workload(spec, heads_per_layer, batch=batch, phase=phase, context=context), load_accel(accel),
-                  Path(out_dir))
+    config = load_accel(accel)
+    work = workload(spec, heads_per_layer, batch=batch, phase=phase, context=context)
+    check_workload_counts(work, config)
+    return export(work, config, Path(out_dir), tuple(buffer_order))
 
 
 def _heads(spec: ModelSpec, heads_per_layer) -> tuple[int, ...]:

@@ -14,6 +14,7 @@ from hwsim.accel.config import CostMode, Dataflow
 
 class ExportFormat(str, Enum):
     SCALESIM = "scalesim"
+    ACCELFORGE = "accelforge"
 
 
 class Interface(str, Enum):
@@ -169,16 +170,37 @@ def _export_cmd(
     accel: _AccelOpt = "gemmini-like",
     heads_per_layer: _HeadsOpt = None,
     batch: _BatchOpt = 1,
-    fmt: ExportFormat = typer.Option(ExportFormat.SCALESIM, "--format", help="Export format (scalesim)."),
+    fmt: ExportFormat = typer.Option(ExportFormat.SCALESIM, "--format", help="scalesim (topology CSV + .cfg) or "
+                                     "accelforge (arch.yaml + workload.yaml for AccelForge / Timeloop)."),
     interface: Interface = typer.Option(Interface.CALC, "--interface", help="SCALE-Sim bandwidth mode."),
+    phase: Phase = typer.Option(Phase.SEGMENT, "--phase", help="accelforge: the segment pass or one decode step."),
+    context: Optional[int] = typer.Option(None, "--context", help="accelforge, decode: cached tokens."),
+    buffer_order: str = typer.Option("ifmap,filter,ofmap", "--buffer-order", help="accelforge: the order the three "
+                                     "buffers nest in AccelForge's hierarchy (docs/validation.md)."),
 ) -> None:
-    """Write the workload's GEMMs as a SCALE-Sim topology CSV plus a matching .cfg and layout CSV."""
-    from hwsim.accel.scalesim_export import export_workload
+    """Write the workload's GEMMs for a peer tool: SCALE-Sim (topology CSV, .cfg, layout CSV) or AccelForge (the
+    accelerator and the workload as its YAML, with hwsim's component energies)."""
     from hwsim.atomicio import check_output_dir
+    from hwsim.errors import HwsimError
 
-    out = check_output_dir(out, "export directory", lambda _: True)  # adds its own three files, removes nothing
-    files = export_workload(*_model_accel(model, accel, heads_per_layer, batch, None), out, interface.value)
-    print(f"wrote {files.rows} GEMM rows: {files.topology}, {files.config}, {files.layout}")
+    out = check_output_dir(out, "export directory", lambda _: True)  # adds its own files, removes nothing
+    if fmt is ExportFormat.SCALESIM:
+        if phase is not Phase.SEGMENT or context is not None or buffer_order != "ifmap,filter,ofmap":
+            raise HwsimError("--phase, --context and --buffer-order apply to --format accelforge")
+        from hwsim.accel.scalesim_export import export_workload
+
+        files = export_workload(*_model_accel(model, accel, heads_per_layer, batch, None), out, interface.value)
+        print(f"wrote {files.rows} GEMM rows: {files.topology}, {files.config}, {files.layout}")
+        return
+    if phase is Phase.GENERATE:
+        raise HwsimError("--format accelforge exports one pass: --phase segment or decode")
+    from hwsim.api import export_accelforge
+    from hwsim.spec import load_spec
+
+    order = tuple(x.strip() for x in buffer_order.split(","))
+    files = export_accelforge(load_spec(model), accel, out, heads_per_layer, batch=batch, phase=phase.value,
+                              context=context, buffer_order=order)  # fmt: skip
+    print(f"wrote {len(files.einsums)} einsums: {files.arch}, {files.workload}")
 
 
 def register(app: typer.Typer) -> None:
