@@ -22,12 +22,13 @@ import numpy as np
 
 from hwsim.accel.config import AccelConfig
 from hwsim.errors import HwsimError, SpecError
+from hwsim.numerics import Numerics
 from hwsim.spec import ModelSpec
 from hwsim.workload import Workload
 
 __all__ = [
     "load_spec", "load_accel", "workload", "cost", "cost_many", "CostResult", "perplexity", "generate", "sweep",
-    "SweepResult", "read_results", "pareto_front", "best_under", "export_accelforge", "HwsimError",
+    "SweepResult", "read_results", "pareto_front", "best_under", "export_accelforge", "Numerics", "HwsimError",
 ]  # fmt: skip
 
 PHASES = ("segment", "decode", "generate")
@@ -186,10 +187,11 @@ def cost_many(spec: ModelSpec, heads: np.ndarray | Sequence[Sequence[int]],
 
 def perplexity(checkpoint: str | Path, heads_per_layer: Sequence[int] | None = None, *, split: str = "valid",
                max_tokens: int | None = None, device: str = "cpu", data: str | None = None,
-               data_kind: str | None = None):  # fmt: skip
+               data_kind: str | None = None, numerics=None):  # fmt: skip
     """Perplexity of a checkpoint keeping ``heads_per_layer`` heads per layer (by gate score; default: its open
-    gates), memory carried across segments: a ``hwsim.nn.evaluate.EvalResult`` (perplexity, bits_per_token,
-    tokens, split, heads_per_layer)."""
+    gates), memory carried across segments, in float32 or at ``numerics`` (``hwsim.numerics.Numerics``, e.g.
+    ``Numerics(weight_bits=4, act_bits=8)``: every GEMM quantised as the array computes it): a
+    ``hwsim.nn.evaluate.EvalResult`` (perplexity, bits_per_token, tokens, split, heads_per_layer, numerics)."""
     from hwsim.nn.config import resolve_device
     from hwsim.nn.data import DataSource
     from hwsim.nn.evaluate import evaluate
@@ -200,7 +202,8 @@ def perplexity(checkpoint: str | Path, heads_per_layer: Sequence[int] | None = N
     if data is not None or data_kind is not None:
         source = DataSource.from_dict({"kind": data_kind or ("ptb" if data is None else "word"), "path": data or ""})
     heads = None if heads_per_layer is None else tuple(int(h) for h in heads_per_layer)
-    return evaluate(checkpoint, heads, split=split, max_tokens=max_tokens, device=resolve_device(device), data=source)
+    return evaluate(checkpoint, heads, split=split, max_tokens=max_tokens, device=resolve_device(device), data=source,
+                    numerics=numerics)
 
 
 def generate(checkpoint: str | Path, prompt: str | None = None, new_tokens: int = 50, *, temperature: float = 1.0,

@@ -18,7 +18,7 @@ from hwsim.sweep.pareto import pareto_mask_naive
 PAPER = ROOT / "models" / "shim-wt103-16l.toml"
 LAMBDA_002 = [5, 2, 5, 4, 3, 4, 4, 4, 4, 4, 4, 4, 3, 3, 3, 3]
 SURFACE = ("load_spec", "load_accel", "workload", "cost", "cost_many", "CostResult", "perplexity", "generate", "sweep",
-           "SweepResult", "read_results", "pareto_front", "best_under", "export_accelforge", "HwsimError")
+           "SweepResult", "read_results", "pareto_front", "best_under", "export_accelforge", "Numerics", "HwsimError")
 
 
 def test_the_surface_is_listed_once_and_documented():

@@ -112,9 +112,16 @@ def _eval_cmd(
     data: Optional[str] = typer.Option(None, "--data", help="Corpus path (default: the checkpoint's)."),
     data_kind: Optional[str] = typer.Option(None, "--data-kind", help="ptb, word or char."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    weight_bits: Optional[int] = typer.Option(None, "--weight-bits", help="Evaluate as the array computes: weights "
+                                              "at 4, 8 or 16 bits (per output channel)."),
+    act_bits: Optional[int] = typer.Option(None, "--act-bits", help="... and activations at 8 or 16 bits (per "
+                                           "token); default 8 when --weight-bits is given."),
+    acc_bits: int = typer.Option(32, "--acc-bits", help="Accumulator width (checked against the longest sum)."),
+    scheme: str = typer.Option("rtn", "--scheme", help="rtn (round to nearest) or g128 (weights in groups of 128)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Perplexity / bits per token over a split, memory carried across segments."""
+    """Perplexity / bits per token over a split, memory carried across segments; with --weight-bits/--act-bits at
+    an accelerator's bit widths (every GEMM quantised, integer accumulation)."""
     from hwsim.api import perplexity
     from hwsim.heads import parse_heads
 
@@ -123,13 +130,19 @@ def _eval_cmd(
         from hwsim.nn.checkpoint import load_checkpoint
 
         heads = parse_heads(heads_per_layer, load_checkpoint(checkpoint).spec.n_layers)
+    numerics = None
+    if weight_bits is not None or act_bits is not None or scheme != "rtn" or acc_bits != 32:
+        from hwsim.numerics import Numerics
+
+        numerics = Numerics(weight_bits=8 if weight_bits is None else weight_bits,
+                            act_bits=8 if act_bits is None else act_bits, acc_bits=acc_bits, scheme=scheme)
     result = perplexity(checkpoint, heads, split=split, max_tokens=max_tokens, device=device, data=data,
-                        data_kind=data_kind)  # fmt: skip
+                        data_kind=data_kind, numerics=numerics)  # fmt: skip
     if as_json:
         print(json.dumps(result.to_dict()))
     else:
         print(f"{result.split}: perplexity {result.perplexity:.2f}, {result.bits_per_token:.4f} bits/token "
-              f"over {result.tokens:,} tokens, heads per layer {list(result.heads_per_layer)}")
+              f"over {result.tokens:,} tokens, heads per layer {list(result.heads_per_layer)}, {result.numerics}")
 
 
 def _read_prompt(prompt: Optional[str], prompt_file: Optional[Path]) -> Optional[str]:

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hwsim.nn.quant import NumericLinear, linear
 from hwsim.spec import ModelSpec
 
 
@@ -27,12 +28,13 @@ class TiedSoftmax(nn.Module):
         self.scale = math.sqrt(spec.d_model)
         self.weight = nn.Parameter(torch.zeros(spec.vocab_size, spec.d_model))
         self.bias = nn.Parameter(torch.zeros(spec.vocab_size))
+        self.numerics = None  # hwsim.numerics.Numerics (LanguageModel.set_numerics): the logits GEMM at those widths
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         return F.embedding(tokens, self.weight) * self.scale
 
     def log_probs(self, h: torch.Tensor) -> torch.Tensor:
-        return torch.log_softmax(F.linear(h, self.weight, self.bias).float(), dim=-1)
+        return torch.log_softmax(linear(h, self.weight, self.bias, self.numerics).float(), dim=-1)
 
     def nll(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood per token, same shape as ``targets``."""
@@ -48,7 +50,8 @@ class AdaptiveSoftmax(nn.Module):
         self.n_tail = len(self.clusters) - 1
         self.emb = nn.ParameterList([nn.Parameter(torch.zeros(e - s, w)) for s, e, w in self.clusters])
         self.proj = nn.ParameterList([nn.Parameter(torch.zeros(w, spec.d_model)) for _, _, w in self.clusters])
-        self.shortlist_proj = nn.Linear(spec.d_model, spec.d_model, bias=False)
+        self.shortlist_proj = NumericLinear(spec.d_model, spec.d_model, bias=False)
+        self.numerics = None  # hwsim.numerics.Numerics (LanguageModel.set_numerics): output GEMMs at those widths
         self.cluster_weight = nn.Parameter(torch.zeros(self.n_tail, spec.d_model))
         self.bias = nn.Parameter(torch.zeros(spec.vocab_size + self.n_tail))
 
@@ -65,11 +68,11 @@ class AdaptiveSoftmax(nn.Module):
         start, end, _ = self.clusters[0]
         head_weight = torch.cat([self.emb[0], self.cluster_weight])  # shortlist words use E_0 (width d) directly
         head_bias = torch.cat([self.bias[start:end], self.bias[-self.n_tail :]])
-        return F.linear(self.shortlist_proj(h), head_weight, head_bias)
+        return linear(self.shortlist_proj(h), head_weight, head_bias, self.numerics)
 
     def _tail_logits(self, h: torch.Tensor, i: int) -> torch.Tensor:
         start, end, _ = self.clusters[i]
-        return F.linear(h @ self.proj[i].t(), self.emb[i], self.bias[start:end])
+        return linear(linear(h, self.proj[i], None, self.numerics), self.emb[i], self.bias[start:end], self.numerics)
 
     def log_probs(self, h: torch.Tensor) -> torch.Tensor:
         """Full (..., V) log-distribution: every tail evaluated for every token (the workload's output GEMMs)."""

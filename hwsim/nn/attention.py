@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwsim.nn.gates import HardConcreteGate
+from hwsim.nn.quant import NumericLinear, active, integer_matmul, qmatmul, quantize
 
 
 def relative_shift(bd: torch.Tensor, memory_len: int) -> torch.Tensor:
@@ -72,16 +73,17 @@ class RelativeAttention(nn.Module):
         self.drop_attn = nn.Dropout(dropout_attn)
         self.drop_proj = nn.Dropout(dropout_proj)
         self.fixed_gate: torch.Tensor | None = None  # set by LanguageModel.set_head_mask
+        self.numerics = None  # hwsim.numerics.Numerics, set by LanguageModel.set_numerics: evaluate at those widths
         if n_heads == 0:
             self.out_bias = nn.Parameter(torch.zeros(d_model))
             self.gate = None
             return
         width = n_heads * d_head
         self.norm = nn.LayerNorm(d_model)
-        self.q_proj = nn.Linear(d_model, width, bias=False)
-        self.k_proj = nn.Linear(d_model, width, bias=False)
-        self.v_proj = nn.Linear(d_model, width, bias=False)
-        self.r_proj = nn.Linear(d_model, width, bias=False)  # per-layer W_r (S2), no bias
+        self.q_proj = NumericLinear(d_model, width, bias=False)
+        self.k_proj = NumericLinear(d_model, width, bias=False)
+        self.v_proj = NumericLinear(d_model, width, bias=False)
+        self.r_proj = NumericLinear(d_model, width, bias=False)  # per-layer W_r (S2), no bias
         if shared_uv:  # nnlib style: the model's one u/v, indexed by the original head ids this layer still has
             self.register_buffer("head_index", torch.arange(n_heads, dtype=torch.long))
         else:
@@ -90,7 +92,7 @@ class RelativeAttention(nn.Module):
         if n_persistent:
             self.mem_k = nn.Parameter(torch.zeros(n_heads, n_persistent, d_head))
             self.mem_v = nn.Parameter(torch.zeros(n_heads, n_persistent, d_head))
-        self.out_proj = nn.Linear(width, d_model)
+        self.out_proj = NumericLinear(width, d_model)
         self.gate = HardConcreteGate(n_heads, init_log_alpha) if gated else None
 
     def gate_values(self) -> torch.Tensor | None:
@@ -110,6 +112,8 @@ class RelativeAttention(nn.Module):
         goes into the additive bias, pre-divided by sqrt(d_h) as SDPA scales only q K^T: the relative-position
         logits (masked with -inf) for context keys, and -u . m_k for persistent keys, which S2 scores with the raw
         q. Attention dropout is SDPA's, on the probabilities as before."""
+        if active(self.numerics):
+            return self._attend_quantized(q, k, v, u, v_b, r, mask, memory_len)
         b, h, t, dh = q.shape
         scale = 1.0 / math.sqrt(dh)
         position = relative_shift(torch.matmul(q + v_b.unsqueeze(1), r), memory_len)  # (B, h, T, L)
@@ -127,6 +131,27 @@ class RelativeAttention(nn.Module):
         query = (q + u.unsqueeze(1)).to(keys.dtype)  # u is a float32 parameter: keep autocast's dtype
         return F.scaled_dot_product_attention(query, keys, values, attn_mask=bias.to(keys.dtype), dropout_p=dropout,
                                               scale=scale)  # fmt: skip
+
+    def _attend_quantized(self, q, k, v, u, v_b, r, mask: torch.Tensor, memory_len: int) -> torch.Tensor:
+        """The same attention as the workload's five per-head GEMMs on the array at ``self.numerics``: (q + u) k^T,
+        (q + v) r^T (then the shift), q m_k^T, probabilities x [v ; m_v]; the joint softmax in float."""
+        n, dh = self.numerics, q.shape[-1]
+        scale = 1.0 / math.sqrt(dh)
+        content = qmatmul(q + u.unsqueeze(1), k.transpose(-1, -2), n, b_is_weight=False)
+        position = relative_shift(qmatmul(q + v_b.unsqueeze(1), r, n, b_is_weight=False), memory_len)
+        logits = ((content + position) * scale).masked_fill(~mask, float("-inf"))
+        if self.n_persistent:
+            mem_k = (self.mem_k * math.sqrt(dh)).transpose(-1, -2).unsqueeze(0)  # (1, h, d_h, N)
+            persistent = qmatmul(q, mem_k, n, b_is_weight=True) * scale
+            logits = torch.cat([logits, persistent.to(logits.dtype)], dim=-1)
+        probs = torch.softmax(logits.float(), dim=-1).to(q.dtype)
+        qp, sp = quantize(probs, n.act_bits, dim=-1)  # one scale per row: it spans context and persistent keys
+        length = k.shape[2]
+        out = _rescaled(qp[..., :length], sp, v, n, b_is_weight=False)
+        if self.n_persistent:
+            mem_v = (self.mem_v * math.sqrt(self.n_persistent)).unsqueeze(0)  # (1, h, N, d_h)
+            out = out + _rescaled(qp[..., length:], sp, mem_v, n, b_is_weight=True)
+        return out
 
     def position_keys(self, pos: torch.Tensor) -> torch.Tensor:
         """(h, d_h, L) position keys r = R W_r for the L rows of ``pos`` (distances L-1..0)."""
@@ -174,6 +199,12 @@ class RelativeAttention(nn.Module):
         return x + self.drop_proj(self.out_proj(out))
 
 
+def _rescaled(qa: torch.Tensor, sa: torch.Tensor, b: torch.Tensor, numerics, b_is_weight: bool) -> torch.Tensor:
+    """Integer product of an already quantised A (scale ``sa`` per row) with B quantised per column, rescaled."""
+    qb, sb = quantize(b, numerics.weight_bits if b_is_weight else numerics.act_bits, dim=-2)
+    return (integer_matmul(qa, qb) * sa.double() * sb.double()).to(b.dtype)
+
+
 def sinusoid_positions(length: int, d_model: int, clamp_len: int = 0) -> torch.Tensor:
     """(length, d) Transformer-XL sinusoids for distances length-1..0 (Dai et al. 2019; Vaswani et al. 2017):
     row for distance k = [sin(k w_0..w_{d/2-1}), cos(k w_0..w_{d/2-1})], w_i = 10000^(-2i/d); distances above
@@ -192,8 +223,8 @@ class FeedForward(nn.Module):
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(d_model)
-        self.ff1 = nn.Linear(d_model, d_ff)
-        self.ff2 = nn.Linear(d_ff, d_model)
+        self.ff1 = NumericLinear(d_model, d_ff)
+        self.ff2 = NumericLinear(d_ff, d_model)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

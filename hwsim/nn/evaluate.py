@@ -29,6 +29,7 @@ class EvalResult:
     tokens: int
     split: str
     heads_per_layer: tuple[int, ...]
+    numerics: str = "float"  # hwsim.numerics.Numerics.label of the evaluation
 
     def to_dict(self) -> dict:
         return {
@@ -37,6 +38,7 @@ class EvalResult:
             "tokens": self.tokens,
             "split": self.split,
             "heads_per_layer": list(self.heads_per_layer),
+            "numerics": self.numerics,
         }
 
 
@@ -57,7 +59,7 @@ def stream_nll(model, rows: torch.Tensor, segment_len: int, max_tokens: int | No
     return total, count
 
 
-def result_from_nll(total: float, count: int, split: str, heads) -> EvalResult:
+def result_from_nll(total: float, count: int, split: str, heads, numerics: str = "float") -> EvalResult:
     """The result; a non-finite loss (NaN or inf weights, overflow) is an error, never a reported number."""
     mean = total / max(count, 1)
     if not math.isfinite(mean) or mean > MAX_MEAN_NLL:
@@ -69,6 +71,7 @@ def result_from_nll(total: float, count: int, split: str, heads) -> EvalResult:
         tokens=count,
         split=split,
         heads_per_layer=tuple(int(h) for h in heads),
+        numerics=numerics,
     )
 
 
@@ -107,7 +110,9 @@ class MaskedEvaluator:
         if max_tokens is not None and max_tokens < self.rows.shape[0]:
             self.rows = self.rows[:max_tokens]  # "at most max_tokens": fewer rows, one token each
 
-    def perplexity(self, heads_per_layer=None) -> EvalResult:
+    def perplexity(self, heads_per_layer=None, numerics=None) -> EvalResult:
+        """Perplexity keeping ``heads_per_layer`` heads by score, computed at ``numerics`` (``hwsim.numerics``:
+        quantised GEMMs) or in float32 (None)."""
         from hwsim.nn.prune import keep_masks
 
         heads = validate_heads(self.spec, heads_per_layer or self.checkpoint.heads_per_layer)
@@ -118,11 +123,13 @@ class MaskedEvaluator:
             self.model.set_head_mask(None)
         else:
             self.model.set_head_mask(keep_masks(self.scores, heads))
+        self.model.set_numerics(numerics)
         try:
             total, count = stream_nll(self.model, self.rows, self.spec.segment_len, self.max_tokens)
         finally:
             self.model.set_head_mask(None)
-        return result_from_nll(total, count, self.split, heads)
+            self.model.set_numerics(None)
+        return result_from_nll(total, count, self.split, heads, "float" if numerics is None else numerics.label)
 
 
 def masked_model(checkpoint, heads_per_layer, device: str = "cpu"):
@@ -147,9 +154,15 @@ def evaluate(
     max_tokens: int | None = None,
     device: str = "cpu",
     data=None,
+    numerics=None,
 ) -> EvalResult:
-    """Evaluate a checkpoint. Without ``heads_per_layer`` a gated model uses its deterministic gates (log alpha >= 0)."""
+    """Evaluate a checkpoint. Without ``heads_per_layer`` a gated model uses its deterministic gates (log alpha >= 0);
+    ``numerics`` (``hwsim.numerics.Numerics``) evaluates at an accelerator's bit widths."""
     evaluator = MaskedEvaluator(checkpoint_path, split=split, max_tokens=max_tokens, device=device, data=data)
+    if numerics is not None:
+        from hwsim.numerics import max_reduction
+
+        numerics.check_accumulator(max_reduction(evaluator.spec), f"model {evaluator.spec.name!r}")
     if heads_per_layer is None and evaluator.checkpoint.gated:
         heads_per_layer = tuple(int(h) for h in np.asarray(evaluator.model.heads_open()))
-    return evaluator.perplexity(heads_per_layer)
+    return evaluator.perplexity(heads_per_layer, numerics)

@@ -125,6 +125,13 @@ class LanguageModel(nn.Module):
                 row = torch.as_tensor(mask[i][: attn.n_heads], dtype=torch.float32, device=self.output.bias.device)
                 attn.fixed_gate = row
 
+    def set_numerics(self, numerics) -> None:
+        """Compute every GEMM of the workload at ``numerics`` (``hwsim.numerics.Numerics``: quantised operands,
+        integer accumulation; ``hwsim.nn.quant``), or in float32 again with None."""
+        for module in self.modules():
+            if hasattr(module, "numerics") and module is not self:
+                module.numerics = numerics
+
     def heads_open(self) -> list[int]:
         """Deterministic open gates per layer (all heads for an ungated model)."""
         out = []
