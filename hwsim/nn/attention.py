@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwsim.nn.gates import HardConcreteGate
-from hwsim.nn.quant import NumericLinear, active, integer_matmul, qmatmul, quantize
+from hwsim.nn.quant import NumericLinear, active, integer_matmul, peak, qmatmul, quantize, rescale
 
 
 def relative_shift(bd: torch.Tensor, memory_len: int) -> torch.Tensor:
@@ -201,8 +201,9 @@ class RelativeAttention(nn.Module):
 
 def _rescaled(qa: torch.Tensor, sa: torch.Tensor, b: torch.Tensor, numerics, b_is_weight: bool) -> torch.Tensor:
     """Integer product of an already quantised A (scale ``sa`` per row) with B quantised per column, rescaled."""
-    qb, sb = quantize(b, numerics.weight_bits if b_is_weight else numerics.act_bits, dim=-2)
-    return (integer_matmul(qa, qb) * sa.double() * sb.double()).to(b.dtype)
+    b_bits = numerics.weight_bits if b_is_weight else numerics.act_bits
+    qb, sb = quantize(b, b_bits, dim=-2)
+    return rescale(integer_matmul(qa, qb, peak(numerics.act_bits, b_bits)), sa, sb).to(b.dtype)
 
 
 def sinusoid_positions(length: int, d_model: int, clamp_len: int = 0) -> torch.Tensor:

@@ -39,9 +39,25 @@ def quantize(x: torch.Tensor, bits: int, dim: int) -> tuple[torch.Tensor, torch.
     return q, scale
 
 
-def integer_matmul(qa: torch.Tensor, qb: torch.Tensor) -> torch.Tensor:
-    """The exact integer accumulation of integer-valued operands (float64: exact below 2^53)."""
-    return torch.matmul(qa.double(), qb.double())
+FLOAT32_EXACT = 2**24  # every integer below 2^24 is a float32, so integer sums below it are exact in any order
+
+
+def integer_matmul(qa: torch.Tensor, qb: torch.Tensor, peak: int | None = None) -> torch.Tensor:
+    """The exact integer accumulation of integer-valued operands. ``peak``: the largest |product| (the operands'
+    integer ranges multiplied). When the whole K-long sum stays below 2^24 it runs as one float32 matmul and comes
+    back as float32 (exact: every partial sum is an integer float32 holds); when chunks of the reduction do, the
+    chunks run in float32 and are added in float64; otherwise float64 throughout (exact below 2^53)."""
+    k = qa.shape[-1]
+    chunk = FLOAT32_EXACT // peak if peak else 0
+    if chunk >= k:
+        return torch.matmul(qa.float(), qb.float())
+    if chunk < 64:
+        return torch.matmul(qa.double(), qb.double())
+    out = None
+    for start in range(0, k, chunk):
+        part = torch.matmul(qa[..., start : start + chunk].float(), qb[..., start : start + chunk, :].float()).double()
+        out = part if out is None else out + part
+    return out
 
 
 def active(numerics: Numerics | None) -> bool:
@@ -59,19 +75,52 @@ def qmatmul(a: torch.Tensor, b: torch.Tensor, numerics: Numerics | None, b_is_we
         out = None
         for start in range(0, k, GROUP):  # exact within a group, groups rescaled then added
             qb, sb = quantize(b[..., start : start + GROUP, :], b_bits, dim=-2)
-            part = integer_matmul(qa[..., start : start + GROUP], qb) * sb.double()
-            out = part if out is None else out + part
+            part = integer_matmul(qa[..., start : start + GROUP], qb, peak(numerics.act_bits, b_bits)).double()
+            out = part * sb.double() if out is None else out + part * sb.double()
         return (out * sa.double()).to(a.dtype)
     qb, sb = quantize(b, b_bits, dim=-2)
-    return (integer_matmul(qa, qb) * sa.double() * sb.double()).to(a.dtype)
+    return rescale(integer_matmul(qa, qb, peak(numerics.act_bits, b_bits)), sa, sb).to(a.dtype)
+
+
+def rescale(acc: torch.Tensor, sa: torch.Tensor, sb: torch.Tensor) -> torch.Tensor:
+    """The float rescale of an integer accumulator: per-row and per-column scales, at the accumulator's precision
+    (float32 where the sums fit it exactly, float64 otherwise)."""
+    return acc * sa.to(acc.dtype) * sb.to(acc.dtype)
+
+
+def peak(a_bits: int, b_bits: int) -> int:
+    """The largest |product| of an a_bits by a b_bits quantised value."""
+    return qmax(a_bits) * qmax(b_bits)
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, numerics: Numerics | None) -> torch.Tensor:
-    """``F.linear`` with the weight as the array's B operand (quantised per output channel)."""
+    """``F.linear`` with the weight as the array's B operand (quantised per output channel; the quantised weight is
+    kept while the parameter is unchanged, as a deployed array stores it)."""
     if not active(numerics):
         return F.linear(x, weight, bias)
-    out = qmatmul(x, weight.t(), numerics, b_is_weight=True)
+    if numerics.scheme == "g128" and weight.shape[-1] > GROUP:
+        out = qmatmul(x, weight.t(), numerics, b_is_weight=True)
+    else:
+        qa, sa = quantize(x, numerics.act_bits, dim=-1)
+        qb, sb = _stored_weight(weight, numerics.weight_bits)
+        out = rescale(integer_matmul(qa, qb, peak(numerics.act_bits, numerics.weight_bits)), sa, sb).to(x.dtype)
     return out if bias is None else out + bias
+
+
+_STORED: dict = {}  # (id, version, bits, ...) -> (quantised weight^T, scale): cleared by set_numerics
+
+
+def _stored_weight(weight: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    key = (id(weight), weight._version, bits, weight.device, tuple(weight.shape))
+    if key not in _STORED:
+        if len(_STORED) > 4096:
+            _STORED.clear()
+        _STORED[key] = quantize(weight.t(), bits, dim=-2)
+    return _STORED[key]
+
+
+def forget_stored_weights() -> None:
+    _STORED.clear()
 
 
 class NumericLinear(nn.Linear):
