@@ -53,7 +53,7 @@ def layer_table(spec: ModelSpec, accel: AccelConfig, batch: int = 1, step: Step 
     tensors = kept.tensors() if kept else frozenset()
     for h in range(spec.n_heads + 1):
         counts, _ = layer_counts(layer_workload(spec, 0, h, batch, step), accel, weights_resident=resident,
-                                 weight_bits=spec.weight_bits, kept=tensors)  # fmt: skip
+                                 weight_bits=accel.array_weight_bits, kept=tensors)  # fmt: skip
         values = layer_floats(counts, accel)
         ints.append([counts[key] for key in INT_KEYS])
         floats.append([values[key] for key in FLOAT_KEYS])
@@ -75,7 +75,7 @@ def _output_counts(spec: ModelSpec, accel: AccelConfig, batch: int, step: Step |
                    kept: Kept | None = None) -> tuple[dict, dict]:  # fmt: skip
     tensors = kept.tensors() if kept else frozenset()
     counts, _ = layer_counts(output_workload(spec, batch, step), accel, weights_resident=False,
-                             weight_bits=spec.weight_bits, kept=tensors)  # fmt: skip
+                             weight_bits=accel.array_weight_bits, kept=tensors)  # fmt: skip
     return counts, layer_floats(counts, accel)
 
 
@@ -91,6 +91,7 @@ def cost_many(
     if not isinstance(batch, (int, np.integer)) or batch < 1:
         raise SpecError(f"batch must be a positive integer, got {batch}")
     heads = validate_heads_matrix(spec, heads)
+    accel = accel.for_model(spec)  # the design's weight width defaults to the model's
     if step is None or step.kind != DECODE:
         step = None if step is None else check_step(spec, step)
         return _cost_rows(spec, heads, group_index(spec, heads), accel, int(batch), per_layer, step, [None], None)

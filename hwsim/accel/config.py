@@ -71,6 +71,10 @@ class AccelConfig:
     # Physical mode only: scalesim mode costs the separate GEMMs as SCALE-Sim would.
     fuse_attention: bool = False
     dram_type: str = "DDR3"  # off-chip DRAM technology (hwsim.accel.dram.DRAM_TECHS): its energy per bit
+    # Width of every weight operand (4, 8 or 16; 4-bit weights pack two to a byte in DRAM and SRAM, so a buffer
+    # holds twice as many); None: the model's weight_bits (hwsim.spec), resolved by for_model when costing.
+    # input_bits is the activation width.
+    weight_bits: int | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name, "accelerator", AccelConfigError)
@@ -107,6 +111,8 @@ class AccelConfig:
             value = getattr(self, field)
             if not isinstance(value, bool):
                 raise AccelConfigError(f"accel '{self.name}': {field} must be true or false, got {value!r}")
+        if self.weight_bits is not None:
+            check_weight_bits(self.weight_bits, f"accel '{self.name}'")
         if self.acc_bits < self.input_bits:
             raise AccelConfigError(f"accel '{self.name}': acc_bits ({self.acc_bits}) is narrower than input_bits")
         try:
@@ -144,11 +150,34 @@ class AccelConfig:
     def peak_macs_per_s(self) -> float:
         return self.rows * self.cols * self.clock_hz
 
+    @property
+    def array_weight_bits(self) -> int:
+        """The multiplier's weight width (input_bits until :meth:`for_model` resolves weight_bits)."""
+        return self.weight_bits or self.input_bits
+
+    def for_model(self, spec) -> "AccelConfig":
+        """This design with ``weight_bits`` taken from the model spec when it does not set its own."""
+        if self.weight_bits is not None:
+            return self
+        check_weight_bits(spec.weight_bits, f"model '{spec.name}'")
+        return dataclasses.replace(self, weight_bits=spec.weight_bits)
+
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["dataflow"] = self.dataflow.value
         out["mode"] = self.mode.value
+        if out["weight_bits"] is None:  # omitted at its default, so that existing sweeps hash as before
+            del out["weight_bits"]
         return out
+
+
+WEIGHT_WIDTHS = (4, 8, 16)  # what the array packs into bytes (hwsim.numerics.WEIGHT_BITS)
+
+
+def check_weight_bits(bits: Any, where: str) -> None:
+    if isinstance(bits, bool) or bits not in WEIGHT_WIDTHS:
+        raise AccelConfigError(f"{where}: weight_bits must be one of {', '.join(map(str, WEIGHT_WIDTHS))} (widths the "
+                               f"array packs into bytes), got {bits!r}")
 
 
 def _check_int(cfg: AccelConfig, field: str, minimum: int) -> None:

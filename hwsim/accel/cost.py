@@ -255,7 +255,7 @@ FLOAT_KEYS = ("energy_mac_pj", "energy_sram_pj", "energy_dram_pj", "energy_vecto
 def layer_floats(counts: dict[str, Num], accel: AccelConfig) -> dict[str, Num]:
     """Energies of a layer from its counts, without the weight SRAM's energy and leakage (ints or arrays)."""
     node = accel.tech_node_nm
-    e_mac = counts["macs"] * tech.mac_energy_pj(accel.input_bits, accel.acc_bits, node)
+    e_mac = counts["macs"] * tech.mac_energy_pj(accel.input_bits, accel.acc_bits, node, accel.weight_bits)
     # Each buffer's bytes at CACTI's read energy per byte, the written part at its write energy; the vector unit
     # reads and writes the ifmap buffer.
     e_sram = 0.0
@@ -343,7 +343,8 @@ def leakage_breakdown_pj(accel: AccelConfig, latency_s: float, weight_leak_mw: f
 def fixed_area(accel: AccelConfig) -> dict[str, float]:
     node = accel.tech_node_nm
     return {
-        "pe_array_mm2": tech.pe_array_area_mm2(accel.rows, accel.cols, accel.input_bits, accel.acc_bits, node),
+        "pe_array_mm2": tech.pe_array_area_mm2(accel.rows, accel.cols, accel.input_bits, accel.acc_bits, node,
+                                               accel.weight_bits),
         "ifmap_sram_mm2": ert.sram_area_mm2(accel, "ifmap"),
         "filter_sram_mm2": ert.sram_area_mm2(accel, "filter"),
         "ofmap_sram_mm2": ert.sram_area_mm2(accel, "ofmap"),
@@ -382,8 +383,10 @@ _LAYER_FIELDS = {f.name for f in dataclasses.fields(LayerCost)} - {"name", "head
 # ---- the scalar path ------------------------------------------------------------------------------------------
 def model_cost(workload: Workload, accel: AccelConfig) -> ModelCost:
     """Per-layer and total cost of ``workload`` on ``accel`` (one pass: a segment, a prompt chunk or a decode step;
-    a decode step keeps on chip what :func:`hwsim.accel.kept.decode_kept` decides for the whole model)."""
-    weight_bits = workload.spec.weight_bits
+    a decode step keeps on chip what :func:`hwsim.accel.kept.decode_kept` decides for the whole model). The design's
+    weight width defaults to the model's (``AccelConfig.for_model``)."""
+    accel = accel.for_model(workload.spec)
+    weight_bits = accel.weight_bits
     step = workload.step
     kept, cache_bytes = None, 0
     if step is not None and step.kind == DECODE:

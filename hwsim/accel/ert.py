@@ -101,8 +101,9 @@ def components(accel: AccelConfig, weight_sram_bytes: int = 0) -> tuple[Componen
     node = accel.tech_node_nm
     pe = Component(
         name="pe_array", kind="pe_array",
-        energy_pj={"mac": tech.mac_energy_pj(accel.input_bits, accel.acc_bits, node)},
-        area_mm2=tech.pe_array_area_mm2(accel.rows, accel.cols, accel.input_bits, accel.acc_bits, node),
+        energy_pj={"mac": tech.mac_energy_pj(accel.input_bits, accel.acc_bits, node, accel.weight_bits)},
+        area_mm2=tech.pe_array_area_mm2(accel.rows, accel.cols, accel.input_bits, accel.acc_bits, node,
+                                        accel.weight_bits),
         attributes={"rows": accel.rows, "cols": accel.cols, "input_bits": accel.input_bits,
                     "acc_bits": accel.acc_bits, "node_nm": node},
         notes=("Horowitz ISSCC 2014 45 nm MAC energy; TPUv1 per-MAC area anchor; CSET logic-density scaling",),

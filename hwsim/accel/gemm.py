@@ -42,7 +42,7 @@ from typing import Union
 import numpy as np
 
 from hwsim.accel.config import AccelConfig, CostMode, Dataflow
-from hwsim.accel.mapping import best_mapping, first_fold_words
+from hwsim.accel.mapping import best_mapping, first_fold_words, packed_bytes
 
 IntLike = Union[int, np.ndarray]
 
@@ -130,9 +130,11 @@ def _ceil_div(a, b):
 
 def gemm_cost(
     m: IntLike, n: IntLike, k: IntLike, accel: AccelConfig, repeat: IntLike = 1, *,
-    a_on_chip=False, b_on_chip=False, c_on_chip=False,
+    a_on_chip=False, b_on_chip=False, c_on_chip=False, b_bits: int | None = None,
 ) -> GemmCost:  # fmt: skip
-    """Cost of ``repeat`` instances of an m x k by k x n GEMM on ``accel`` (see module docstring)."""
+    """Cost of ``repeat`` instances of an m x k by k x n GEMM on ``accel`` (see module docstring); ``b_bits``: the
+    width of the B operand (default input_bits; a weight operand's is the accelerator's weight width, packed)."""
+    bb = b_bits or accel.input_bits
     if all(_scalar(x) for x in (m, n, k, repeat, a_on_chip, b_on_chip, c_on_chip)):
         # one GEMM: Python ints and bools, the same formulas without numpy's per-operation overhead
         m, n, k, repeat = (int(x) for x in (m, n, k, repeat))
@@ -146,15 +148,15 @@ def gemm_cost(
         # Dead entries are computed on 1 x 1 x 1 and masked to 0 at the end (no -1 cycles, no division by zero).
         m, n, k = (np.where(live, x, 1) for x in (m, n, k))
     if accel.mode is CostMode.SCALESIM:
-        c = _scalesim_counts(m, n, k, accel, a_on, b_on, c_on)
+        c = _scalesim_counts(m, n, k, accel, a_on, b_on, c_on, bb)
     else:
-        c = _physical_counts(m, n, k, accel, a_on, b_on, c_on)
+        c = _physical_counts(m, n, k, accel, a_on, b_on, c_on, bb)
     rows, cols = accel.rows, accel.cols
     ib, ab = accel.input_bytes, accel.acc_bytes
     # Double-buffered bandwidth model: the first fold's operand tiles must arrive before the array starts.
     bpc = accel.dram_bytes_per_cycle
-    first = _where(a_on, 0, c["first_a"]) + _where(b_on, 0, c["first_b"])
-    prologue = _ceil_int(first * ib / bpc)
+    first = _where(a_on, 0, c["first_a"] * ib) + _where(b_on, 0, packed_bytes(c["first_b"], bb))
+    prologue = _ceil_int(first / bpc)
     dram_cycles = _ceil_int(c["dram_bytes"] / bpc)
     compute = c["compute"]
     total = _maximum(compute, dram_cycles) + prologue
@@ -172,10 +174,10 @@ def gemm_cost(
         sram_ofmap_reads=c["of_reads"], dram_ifmap_reads=c["dram_if"], dram_filter_reads=c["dram_f"],
         dram_ofmap_writes=c["dram_of_w"], onchip_filter_reads=c["onchip_f"], sram_ifmap_bytes=c["sram_if_bytes"],
         sram_filter_bytes=c["sram_f_bytes"], sram_ofmap_bytes=c["sram_of_bytes"], dram_bytes=c["dram_bytes"],
-        sram_ifmap_write_bytes=c["fill_if"] * ib, sram_filter_write_bytes=c["fill_f"] * ib,
+        sram_ifmap_write_bytes=c["fill_if"] * ib, sram_filter_write_bytes=packed_bytes(c["fill_f"], bb),
         sram_ofmap_write_bytes=c["sram_of_write_bytes"], dram_psum_reads=c["psum_reads"],
-        dram_ifmap_bytes=c["dram_if"] * ib, dram_filter_bytes=c["dram_f"] * ib,
-        dram_ofmap_bytes=c["dram_bytes"] - (c["dram_if"] + c["dram_f"]) * ib,
+        dram_ifmap_bytes=c["dram_if"] * ib, dram_filter_bytes=packed_bytes(c["dram_f"], bb),
+        dram_ofmap_bytes=c["dram_bytes"] - c["dram_if"] * ib - packed_bytes(c["dram_f"], bb),
         psum_spill_bytes=(c["psum_words"] + c["psum_reads"]) * ab, onchip_ifmap_reads=c["onchip_if"],
         onchip_ofmap_writes=_where(c_on, mn, 0),
     )  # fmt: skip
@@ -186,7 +188,7 @@ def gemm_cost(
     )  # fmt: skip
 
 
-def _scalesim_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on) -> dict:
+def _scalesim_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on, bb: int) -> dict:
     """Per-instance counts in scalesim mode (SCALE-Sim v3's fixed loop order; see the module docstring)."""
     df, rows, cols = accel.dataflow, accel.rows, accel.cols
     sr, sc, t = mapping(df, m, n, k)
@@ -222,7 +224,7 @@ def _scalesim_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on) -> dict:
     psum_words = dram_of_w - m * n
     first_a, first_b = first_fold_words(accel, m, n, k)
     return _finish_counts(
-        m, n, accel, a_on, b_on, c_on, dict(
+        m, n, accel, a_on, b_on, c_on, bb, dict(
             row_folds=row_folds, col_folds=col_folds, folds=folds, compute=compute, used=sr * sc,
             sram_if=sram_if, sram_f=sram_f, of_writes=of_writes, of_reads=of_reads, fill_if=dram_if, fill_f=dram_f,
             dram_of_w=dram_of_w, psum_words=psum_words, psum_reads=0 * m,
@@ -232,25 +234,26 @@ def _scalesim_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on) -> dict:
     )  # fmt: skip
 
 
-def _physical_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on) -> dict:
+def _physical_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on, bb: int) -> dict:
     """Per-instance counts in physical mode from the searched mapping (one search per distinct shape)."""
     if _scalar(m) and _scalar(n) and _scalar(k) and _scalar(a_on):
-        mp = best_mapping(m, n, k, accel, (bool(a_on), bool(b_on), bool(c_on)))
-        return _mapping_counts(m, n, k, accel, a_on, b_on, c_on, lambda name: getattr(mp, name))
+        mp = best_mapping(m, n, k, accel, (bool(a_on), bool(b_on), bool(c_on)), bb)
+        return _mapping_counts(m, n, k, accel, a_on, b_on, c_on, bb, lambda name: getattr(mp, name))
     shape = np.broadcast_shapes(m.shape, n.shape, k.shape, a_on.shape, b_on.shape, c_on.shape)
     flat = [np.broadcast_to(x, shape).ravel() for x in (m, n, k, a_on, b_on, c_on)]
     keys = np.stack([x.astype(np.int64) for x in flat], axis=1)
     uniq, index = np.unique(keys, axis=0, return_inverse=True)
-    maps = [best_mapping(int(a), int(b), int(c), accel, (bool(x), bool(y), bool(z))) for a, b, c, x, y, z in uniq]
+    maps = [best_mapping(int(a), int(b), int(c), accel, (bool(x), bool(y), bool(z)), bb)
+            for a, b, c, x, y, z in uniq]  # fmt: skip
 
     def field(name: str) -> np.ndarray:
         values = np.array([getattr(mp, name) for mp in maps], dtype=np.int64)
         return values[index.reshape(-1)].reshape(shape)
 
-    return _mapping_counts(m, n, k, accel, a_on, b_on, c_on, field)
+    return _mapping_counts(m, n, k, accel, a_on, b_on, c_on, bb, field)
 
 
-def _mapping_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on, field) -> dict:
+def _mapping_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on, bb: int, field) -> dict:
     """Counts from the mapping fields (``field(name)``: an int or an array over the GEMMs)."""
     df, rows, cols = accel.dataflow, accel.rows, accel.cols
     sr, sc, _ = mapping(df, m, n, k)
@@ -258,7 +261,7 @@ def _mapping_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on, field) -> dic
     of_w, of_r, psum = field("sram_ofmap_writes"), field("sram_ofmap_reads"), field("psum_spill_words")
     mn = m * n
     return _finish_counts(
-        m, n, accel, a_on, b_on, c_on, dict(
+        m, n, accel, a_on, b_on, c_on, bb, dict(
             row_folds=_ceil_div(sr, rows) + 0 * of_w, col_folds=_ceil_div(sc, cols) + 0 * of_w,  # full shape
             folds=field("folds"), compute=field("compute_cycles"), used=field("used_pe_folds"),
             sram_if=field("sram_ifmap_reads"), sram_f=field("sram_filter_reads"), of_writes=of_w, of_reads=of_r,
@@ -270,19 +273,21 @@ def _mapping_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on, field) -> dic
     )  # fmt: skip
 
 
-def _finish_counts(m, n, accel: AccelConfig, a_on, b_on, c_on, c: dict) -> dict:
-    """SRAM fill bytes and DRAM counts: operands held on chip are filled from their buffer, not DRAM."""
+def _finish_counts(m, n, accel: AccelConfig, a_on, b_on, c_on, bb: int, c: dict) -> dict:
+    """SRAM fill bytes and DRAM counts: operands held on chip are filled from their buffer, not DRAM; B words are
+    ``bb`` bits wide (packed)."""
     ib, ab = accel.input_bytes, accel.acc_bytes
     mn = m * n
     c["sram_if_bytes"] = (c["sram_if"] + c["fill_if"]) * ib
-    c["sram_f_bytes"] = (c["sram_f"] + c["fill_f"]) * ib
+    c["sram_f_bytes"] = packed_bytes(c["sram_f"] + c["fill_f"], bb)
     c["onchip_f"] = _where(b_on, c["fill_f"], 0)
     c["onchip_if"] = _where(a_on, c["fill_if"], 0)
     c["dram_if"] = _where(a_on, 0, c["fill_if"])
     c["dram_f"] = _where(b_on, 0, c["fill_f"])
     c["dram_of_w"] = _where(c_on, c["dram_of_w"] - mn, c["dram_of_w"])
     c["dram_bytes"] = (
-        (c["dram_if"] + c["dram_f"]) * ib + _where(c_on, 0, mn) * ib + (c["psum_words"] + c["psum_reads"]) * ab
+        c["dram_if"] * ib + packed_bytes(c["dram_f"], bb) + _where(c_on, 0, mn) * ib
+        + (c["psum_words"] + c["psum_reads"]) * ab
     )
     return c
 

@@ -145,9 +145,11 @@ def first_fold_words(accel: AccelConfig, tm, tn, tk):
     return np.minimum(tk, rows) * np.minimum(tm, cols), np.minimum(tk, rows) * tn
 
 
-def half_buffers(accel: AccelConfig) -> tuple[int, int, int]:
-    """Words of half the ifmap, filter and accumulator buffers (tile capacity under double buffering)."""
-    halves = accel.ifmap_sram_words // 2, accel.filter_sram_words // 2, accel.ofmap_sram_words // 2
+def half_buffers(accel: AccelConfig, b_bits: int | None = None) -> tuple[int, int, int]:
+    """Words of half the ifmap, filter and accumulator buffers (tile capacity under double buffering); the filter
+    buffer's words are ``b_bits`` wide (the B operand's width: narrower weights pack more per byte)."""
+    b_bits = b_bits or accel.input_bits
+    halves = accel.ifmap_sram_words // 2, accel.filter_sram_bytes * 8 // b_bits // 2, accel.ofmap_sram_words // 2
     if min(halves) < 1:
         raise AccelConfigError(
             f"accel '{accel.name}': physical mode needs at least 2 words in each buffer (ifmap, filter: input_bits "
@@ -182,47 +184,56 @@ def _pairs(m: int, n: int, k: int, halves: tuple[int, int, int]) -> dict[str, np
     return {d: t[legal] for d, t in tiles.items()}
 
 
-def _traffic_bytes(accel: AccelConfig, m, n, k, trips, order, on: tuple[bool, bool, bool]):
+def packed_bytes(words, bits: int):
+    """Bytes of ``words`` values of ``bits`` each, packed (4-bit weights: two to a byte, the last byte rounded up)."""
+    return -(-(words * bits) // 8)
+
+
+def _traffic_bytes(accel: AccelConfig, m, n, k, trips, order, on: tuple[bool, bool, bool], b_bits: int):
     """DRAM bytes of one loop order (ints or arrays of trips): the rule in the module docstring."""
     ib, ab = accel.input_bytes, accel.acc_bytes
     ref_a, ref_b, ref_c = (refetch(x, order, trips) for x in "abc")
     a_bytes = 0 if on[0] else m * k * ref_a * ib
-    b_bytes = 0 if on[1] else k * n * ref_b * ib
+    b_bytes = 0 if on[1] else packed_bytes(k * n * ref_b, b_bits)
     c_bytes = 0 if on[2] else m * n * ib
     return a_bytes + b_bytes + c_bytes + 2 * m * n * (ref_c - 1) * ab
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def best_mapping(m: int, n: int, k: int, accel: AccelConfig, on: tuple[bool, bool, bool] = (False,) * 3) -> Mapping:
+def best_mapping(m: int, n: int, k: int, accel: AccelConfig, on: tuple[bool, bool, bool] = (False,) * 3,
+                 b_bits: int | None = None) -> Mapping:  # fmt: skip
     """The mapping of an m x k by k x n GEMM with the fewest DRAM bytes (ties: fewer cycles); ``on`` marks the
-    operands (A, B, C) held on chip. Memoised per (shape, accelerator, on-chip operands)."""
+    operands (A, B, C) held on chip; ``b_bits``: the B operand's width (default input_bits; the weight width for a
+    weight operand). Memoised per (shape, accelerator, on-chip operands, B width)."""
     m, n, k = int(m), int(n), int(k)
     if min(m, n, k) < 1:
         raise ValueError(f"best_mapping needs positive dimensions, got {(m, n, k)}")
-    tiles = _pairs(m, n, k, half_buffers(accel))
+    b_bits = b_bits or accel.input_bits
+    tiles = _pairs(m, n, k, half_buffers(accel, b_bits))
     trips = {d: -(-v // tiles[d]) for d, v in (("m", m), ("n", n), ("k", k))}
     per_tile = _per_tile(accel)
     cycles = tiles_sum(per_tile["cycles"], m, n, k, tiles["m"], tiles["n"], tiles["k"])
     sram = sum(tiles_sum(per_tile[name], m, n, k, tiles["m"], tiles["n"], tiles["k"])
                for name in ("if_reads", "f_reads", "of_writes"))  # fmt: skip
     n_pairs = len(tiles["m"])
-    traffic = np.stack([np.broadcast_to(_traffic_bytes(accel, m, n, k, trips, order, on), (n_pairs,))
+    traffic = np.stack([np.broadcast_to(_traffic_bytes(accel, m, n, k, trips, order, on, b_bits), (n_pairs,))
                         for order in ORDERS])  # fmt: skip  # (6 orders, pairs)
     fa, fb = first_fold_words(accel, tiles["m"], tiles["n"], tiles["k"])
-    first = np.where(on[0], 0, fa) + np.where(on[1], 0, fb)
-    prologue = np.ceil(first * accel.input_bytes / accel.dram_bytes_per_cycle)
+    first = np.where(on[0], 0, fa * accel.input_bytes) + np.where(on[1], 0, packed_bytes(fb, b_bits))
+    prologue = np.ceil(first / accel.dram_bytes_per_cycle)
     compute = cycles + 2 * accel.rows + accel.cols - 3
     order_idx = np.repeat(np.arange(len(ORDERS)), n_pairs)
     pair_idx = np.tile(np.arange(n_pairs), len(ORDERS))
     keys = (pair_idx, order_idx, prologue[pair_idx], sram[pair_idx], compute[pair_idx], traffic.ravel())
     best = np.lexsort(keys)[0]
     o, p = int(order_idx[best]), int(pair_idx[best])
-    return mapping_for(m, n, k, accel, ORDERS[o], int(tiles["m"][p]), int(tiles["n"][p]), int(tiles["k"][p]), on)
+    return mapping_for(m, n, k, accel, ORDERS[o], int(tiles["m"][p]), int(tiles["n"][p]), int(tiles["k"][p]), on,
+                       b_bits)  # fmt: skip
 
 
 def mapping_for(
     m: int, n: int, k: int, accel: AccelConfig, order: str, tile_m: int, tile_n: int, tile_k: int,
-    on: tuple[bool, bool, bool] = (False,) * 3,
+    on: tuple[bool, bool, bool] = (False,) * 3, b_bits: int | None = None,
 ) -> Mapping:  # fmt: skip
     """Counts of one given schedule (legality is the caller's business; :func:`best_mapping` only asks legal ones)."""
     trips = {"m": -(-m // tile_m), "n": -(-n // tile_n), "k": -(-k // tile_k)}
@@ -240,7 +251,7 @@ def mapping_for(
         refetch_a=ref["a"], refetch_b=ref["b"], refetch_c=ref["c"],
         dram_a_words=0 if on[0] else m * k * ref["a"], dram_b_words=0 if on[1] else k * n * ref["b"],
         dram_c_words=0 if on[2] else m * n, psum_spill_words=m * n * (ref["c"] - 1),
-        dram_bytes=int(_traffic_bytes(accel, m, n, k, trips, order, on)),
+        dram_bytes=int(_traffic_bytes(accel, m, n, k, trips, order, on, b_bits or accel.input_bits)),
         fill_a_words=m * k * ref["a"], fill_b_words=k * n * ref["b"],
         folds=total("folds"), compute_cycles=total("cycles") + 2 * accel.rows + accel.cols - 3,
         used_pe_folds=total("used"), sram_ifmap_reads=total("if_reads"), sram_filter_reads=total("f_reads"),

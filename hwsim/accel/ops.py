@@ -17,7 +17,7 @@ import numpy as np
 from hwsim.accel.config import AccelConfig, CostMode
 from hwsim.accel.fusion import fused_plan
 from hwsim.accel.gemm import gemm_cost
-from hwsim.accel.mapping import best_mapping
+from hwsim.accel.mapping import best_mapping, packed_bytes
 from hwsim.accel.residency import resident_tensors
 from hwsim.workload import (
     CACHE_READ_TENSORS,
@@ -64,12 +64,13 @@ def gemm_op(g: Gemm, accel: AccelConfig, resident: frozenset[str], weights_resid
     a_on = g.a_tensor in resident
     b_on = weights_resident if g.b_is_weight else g.b_tensor in resident
     c_on = g.c_tensor in resident
-    c = gemm_cost(g.m, g.n, g.k, accel, g.repeat, a_on_chip=a_on, b_on_chip=b_on, c_on_chip=c_on)
+    b_bits = accel.array_weight_bits if g.b_is_weight else accel.input_bits
+    c = gemm_cost(g.m, g.n, g.k, accel, g.repeat, a_on_chip=a_on, b_on_chip=b_on, c_on_chip=c_on, b_bits=b_bits)
     weight = (c.dram_filter_bytes if g.b_is_weight else 0) + (0 if g.a_tensor else c.dram_ifmap_bytes)
     counts = dict(
         macs=c.macs, array_cycles=c.total_cycles, stall_cycles=c.stall_cycles, sram_ifmap_bytes=c.sram_ifmap_bytes,
         sram_filter_bytes=c.sram_filter_bytes, sram_ofmap_bytes=c.sram_ofmap_bytes,
-        sram_weight_bytes=c.onchip_filter_reads * accel.input_bytes if weights_resident and g.b_is_weight else 0,
+        sram_weight_bytes=packed_bytes(c.onchip_filter_reads, b_bits) if weights_resident and g.b_is_weight else 0,
         sram_ifmap_write_bytes=c.sram_ifmap_write_bytes, sram_filter_write_bytes=c.sram_filter_write_bytes,
         sram_ofmap_write_bytes=c.sram_ofmap_write_bytes, dram_bytes=c.dram_bytes, dram_ifmap_bytes=c.dram_ifmap_bytes,
         dram_filter_bytes=c.dram_filter_bytes,
@@ -82,7 +83,7 @@ def gemm_op(g: Gemm, accel: AccelConfig, resident: frozenset[str], weights_resid
     )  # fmt: skip
     mapping = None
     if accel.mode is CostMode.PHYSICAL and min(g.m, g.n, g.k, g.repeat) > 0:
-        mapping = best_mapping(g.m, g.n, g.k, accel, (a_on, b_on, c_on)).to_dict()
+        mapping = best_mapping(g.m, g.n, g.k, accel, (a_on, b_on, c_on), b_bits).to_dict()
     on = ",".join(x for x, flag in zip("abc", (a_on, b_on, c_on)) if flag)
     return dict(counts=counts, on_chip=on, mapping=mapping)
 
@@ -96,21 +97,23 @@ def attention_op(core: AttentionCore, accel: AccelConfig, resident: frozenset[st
     kv = sum(0 if name in resident else per_kv for name in ("k", "r", "v"))
     o = 0 if "attn" in resident else plan.o_words
     persistent = 0 if weights_resident else plan.persistent_words
-    dram = (q + kv + o + persistent) * ib
+    wb = accel.array_weight_bits  # persistent vectors are weights: packed at the weight width
+    pers_bytes, pers_all = packed_bytes(persistent, wb), packed_bytes(plan.persistent_words, wb)
+    dram = (q + kv + o) * ib + pers_bytes
     bpc = accel.dram_bytes_per_cycle
     total = max(plan.compute_cycles, int(np.ceil(dram / bpc))) + int(np.ceil(plan.first_words * ib / bpc))
     counts = dict(
         macs=plan.macs * r, array_cycles=total * r, stall_cycles=(total - plan.compute_cycles) * r,
         sram_ifmap_bytes=(plan.sram_ifmap_reads + plan.q_words) * ib * r,
-        sram_filter_bytes=(plan.sram_filter_reads + plan.kv_words + plan.persistent_words) * ib * r,
+        sram_filter_bytes=((plan.sram_filter_reads + plan.kv_words) * ib + pers_all) * r,
         sram_ofmap_bytes=((plan.sram_ofmap_writes + plan.sram_ofmap_reads) * ab + plan.o_words * ib) * r,
-        sram_weight_bytes=plan.persistent_words * ib * r if weights_resident else 0,
+        sram_weight_bytes=pers_all * r if weights_resident else 0,
         sram_ifmap_write_bytes=plan.q_words * ib * r,  # Q, K/R/V and persistent vectors are written in once each
-        sram_filter_write_bytes=(plan.kv_words + plan.persistent_words) * ib * r,
+        sram_filter_write_bytes=(plan.kv_words * ib + pers_all) * r,
         sram_ofmap_write_bytes=plan.sram_ofmap_writes * ab * r, dram_bytes=dram * r, dram_ifmap_bytes=q * ib * r,
-        dram_filter_bytes=(kv + persistent) * ib * r,
-        dram_ofmap_bytes=o * ib * r, dram_weight_bytes=persistent * ib * r, dram_psum_bytes=0,
-        dram_activation_bytes=(q + kv + o) * ib * r, dram_persistent_bytes=persistent * ib * r,
+        dram_filter_bytes=(kv * ib + pers_bytes) * r,
+        dram_ofmap_bytes=o * ib * r, dram_weight_bytes=pers_bytes * r, dram_psum_bytes=0,
+        dram_activation_bytes=(q + kv + o) * ib * r, dram_persistent_bytes=pers_bytes * r,
         dram_position_bytes=0, dram_cache_read_bytes=0, dram_cache_write_bytes=0,
     )  # fmt: skip
     on = ",".join(name for name in ("q", "k", "r", "v", "attn") if name in resident)

@@ -77,9 +77,16 @@ def add_energy_pj(bits: int, node_nm: float) -> float:
     return ADD_8B_PJ * (bits / 8) ** ADD_EXPONENT * energy_scale(HOROWITZ_NODE_NM, node_nm)
 
 
-def mac_energy_pj(input_bits: int, acc_bits: int, node_nm: float) -> float:
-    """One MAC: an input_bits x input_bits multiply and an acc_bits accumulate."""
-    return mult_energy_pj(input_bits, node_nm) + add_energy_pj(acc_bits, node_nm)
+def multiplier_bits(input_bits: int, weight_bits: int | None) -> float:
+    """The square multiplier width with the energy and area of an input_bits x weight_bits one: an array
+    multiplier's partial products grow with the product of its operand widths (Horowitz's 8 -> 32-bit ratio gives
+    an exponent of ~2 on a square multiplier), so sqrt(input_bits x weight_bits)."""
+    return math.sqrt(input_bits * (weight_bits or input_bits))
+
+
+def mac_energy_pj(input_bits: int, acc_bits: int, node_nm: float, weight_bits: int | None = None) -> float:
+    """One MAC: an input_bits x weight_bits multiply (square input_bits by default) and an acc_bits accumulate."""
+    return mult_energy_pj(multiplier_bits(input_bits, weight_bits), node_nm) + add_energy_pj(acc_bits, node_nm)
 
 
 # Vector-unit work per element, as (adds, multiplies) at the accumulator width. Modelling choice, derived from the
@@ -115,14 +122,16 @@ def _add_area(bits: int) -> float:
     return ADD_AREA_8B_UM2 * (bits / 8) ** ADD_AREA_EXPONENT
 
 
-def pe_area_um2(input_bits: int, acc_bits: int, node_nm: float) -> float:
+def pe_area_um2(input_bits: int, acc_bits: int, node_nm: float, weight_bits: int | None = None) -> float:
     """One PE: the TPUv1 int8/int32 anchor, scaled by datapath width (Horowitz area ratios) and node."""
-    width = (_mult_area(input_bits) + _add_area(acc_bits)) / (_mult_area(8) + _add_area(32))
+    mult = _mult_area(multiplier_bits(input_bits, weight_bits))
+    width = (mult + _add_area(acc_bits)) / (_mult_area(8) + _add_area(32))
     return MAC_AREA_ANCHOR_UM2 * width * area_scale(MAC_AREA_ANCHOR_NODE_NM, node_nm)
 
 
-def pe_array_area_mm2(rows: int, cols: int, input_bits: int, acc_bits: int, node_nm: float) -> float:
-    return rows * cols * pe_area_um2(input_bits, acc_bits, node_nm) * 1e-6
+def pe_array_area_mm2(rows: int, cols: int, input_bits: int, acc_bits: int, node_nm: float,
+                      weight_bits: int | None = None) -> float:  # fmt: skip
+    return rows * cols * pe_area_um2(input_bits, acc_bits, node_nm, weight_bits) * 1e-6
 
 
 def vector_unit_area_mm2(lanes: int, acc_bits: int, node_nm: float) -> float:

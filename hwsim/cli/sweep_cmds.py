@@ -85,7 +85,7 @@ _FLAGS = {
     "gate_steps": "--gate-steps", "max_perplexity": "--max-perplexity",
     "max_perplexity_increase": "--max-perplexity-increase", "max_latency_ms": "--max-latency-ms",
     "max_area_mm2": "--max-area-mm2", "max_energy_uj": "--max-energy-uj", "phases": "--phases",
-    "context": "--context", "max_latency_per_token_ms": "--max-latency-per-token-ms",
+    "context": "--context", "scheme": "--scheme", "max_latency_per_token_ms": "--max-latency-per-token-ms",
     "max_energy_per_token_uj": "--max-energy-per-token-uj",
 }  # fmt: skip
 
@@ -144,6 +144,8 @@ def _sweep_cmd(
         help="What to cost: segment, or segment,decode (adds a decode step per point: per-token fronts).")] = None,
     context: Annotated[Optional[int], typer.Option(
         help="Decode phase: cached tokens of the decode step (default: the segment policy's average).")] = None,
+    scheme: Annotated[Optional[str], typer.Option(
+        help="Perplexity at each accelerator's bit widths: rtn (default), g128, or float (float32 model).")] = None,
 ) -> None:
     """Sweep pruning configurations x accelerators; write the results store and an HTML Pareto report."""
     options = dict(locals())  # every option by name: the library decides what kind of sweep they describe
@@ -184,7 +186,7 @@ def _pruning_sweep(o: dict) -> None:
                    accels=tuple(o["accel"]), grid=tuple(o["grid"]), checkpoint=o["checkpoint"], model=o["model"],
                    split=o["split"], max_tokens=o["max_tokens"], finetune_steps=o["finetune_steps"],
                    batch=o["batch"], search=o["search"], budget_evaluations=o["budget"], align=o["align"] or None,
-                   phases=o["phases"], context=o["context"])  # fmt: skip
+                   phases=o["phases"], context=o["context"], scheme=o["scheme"])  # fmt: skip
     _print_outcome(result.spec, result.outcome, result.report)
 
 

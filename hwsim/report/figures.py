@@ -39,7 +39,7 @@ LABELS = {
 }
 
 _HOVER = (
-    "heads/layer: %{customdata[0]}<br>accel: %{customdata[1]}<br>perplexity: %{customdata[2]:.3f}"
+    "heads/layer: %{customdata[0]}<br>accel: %{customdata[1]} (%{customdata[8]})<br>perplexity: %{customdata[2]:.3f}"
     "<br>latency: %{customdata[3]:.4g} s<br>area: %{customdata[4]:.3f} mm²<br>energy: %{customdata[5]:.4g} pJ"
     "<br>source: %{customdata[7]}<br>row: %{customdata[6]}<extra>%{fullData.name}</extra>"
 )
@@ -49,8 +49,22 @@ def _custom(frame: pd.DataFrame) -> np.ndarray:
     return np.column_stack([
         frame["heads_per_layer"].astype(str), frame["accel"].astype(str), frame["perplexity"].to_numpy(),
         frame["latency_s"].to_numpy(), frame["area_mm2"].to_numpy(), frame["energy_pj"].to_numpy(),
-        frame.index.to_numpy(), frame["label"].astype(str),
+        frame.index.to_numpy(), frame["label"].astype(str), _numerics(frame),
     ]).astype(object)
+
+
+# Marker shape per numerics (bit widths) of a point, in order of first appearance.
+SYMBOLS = ("circle", "diamond", "square", "triangle-down", "cross", "x", "pentagon", "star-square")
+
+
+def _numerics(frame: pd.DataFrame) -> np.ndarray:
+    return frame["numerics"].astype(str).to_numpy() if "numerics" in frame else np.full(len(frame), "float")
+
+
+def numerics_symbols(frame: pd.DataFrame) -> dict[str, str]:
+    """numerics label -> marker symbol, for every label of the sweep."""
+    labels = list(dict.fromkeys(_numerics(frame)))
+    return {label: SYMBOLS[i % len(SYMBOLS)] for i, label in enumerate(labels)}
 
 
 def log_ticks(low: float, high: float, max_ticks: int = 9) -> list[float]:
@@ -110,11 +124,17 @@ def front_scatter(frame: pd.DataFrame, x: str, y: str, front_column: str, title:
     base = frame[frame["is_baseline"].to_numpy(dtype=bool)]
     out = frame[clipped]
     fig = go.Figure()
+    symbols = numerics_symbols(frame)  # points marked by bit width
+
+    def shapes(part: pd.DataFrame) -> list[str]:
+        return [symbols[n] for n in _numerics(part)]
+
     fig.add_trace(scatter(x=rest[x], y=rest[y], mode="markers", name="points", customdata=_custom(rest),
-                          hovertemplate=_HOVER, marker=dict(size=5, color="rgba(90,110,140,0.45)")))
+                          hovertemplate=_HOVER, marker=dict(size=6, color="rgba(90,110,140,0.45)",
+                                                            symbol=shapes(rest))))
     fig.add_trace(scatter(x=front[x], y=front[y], mode="lines+markers", name="Pareto front", customdata=_custom(front),
                           hovertemplate=_HOVER, line=dict(shape="hv", color="#d62728"),
-                          marker=dict(size=8, color="#d62728")))
+                          marker=dict(size=8, color="#d62728", symbol=shapes(front))))
     fig.add_trace(scatter(x=base[x], y=base[y], mode="markers", name="baseline", customdata=_custom(base),
                           hovertemplate=_HOVER, marker=dict(size=14, symbol="star", color="#2ca02c",
                                                             line=dict(width=1, color="black"))))
@@ -122,6 +142,8 @@ def front_scatter(frame: pd.DataFrame, x: str, y: str, front_column: str, title:
                           name="outliers (clipped)", customdata=_custom(out), hovertemplate=_HOVER,
                           marker=dict(size=8, symbol="triangle-up", color="rgba(120,120,120,0.8)")))
     # Log axes: latency spans orders of magnitude across array sizes, perplexity explodes as heads go.
+    if len(symbols) > 1:
+        title += " — marker: " + ", ".join(f"{label} {shape}" for label, shape in symbols.items())
     fig.update_layout(title=title, xaxis_title=LABELS.get(x, x), yaxis_title=LABELS.get(y, y),
                       xaxis=_log_axis(frame[x]), height=520, margin=dict(l=70, r=20, t=50, b=60),
                       legend=dict(x=0.62, y=0.98))

@@ -27,8 +27,8 @@ from hwsim.sweep.queries import Budget
 from hwsim.sweep.pareto import fronts_for, has_decode
 from hwsim.sweep.store import atomic_write_bytes, atomic_write_frame, load_results
 
-TABLE_COLUMNS = ("heads_per_layer", "accel", "perplexity", "params", "macs", "latency_s", "area_mm2", "energy_pj",
-                 "pareto_latency", "pareto_area")
+TABLE_COLUMNS = ("heads_per_layer", "accel", "numerics", "perplexity", "params", "macs", "latency_s", "area_mm2",
+                 "energy_pj", "pareto_latency", "pareto_area")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,7 +141,7 @@ def render_html(frame: pd.DataFrame, manifest: dict[str, Any], chosen: int, seri
                f"{frame['accel_id'].nunique()} accelerators; model {html.escape(str(inputs['model_spec'].get('name')))}"
                f" ({inputs['model_spec']['n_layers']} layers x {inputs['model_spec']['n_heads']} heads); checkpoint "
                f"{html.escape(str(manifest['spec'].get('checkpoint') or 'none'))}.")
-    front_table = toolkit.table(front3d, TABLE_COLUMNS, "front-table", "row")
+    front_table = toolkit.table(front3d, [c for c in TABLE_COLUMNS if c in front3d], "front-table", "row")
     body = f"""<h1>hwsim: perplexity vs hardware cost of head-pruned models</h1>
 <p>{summary} Exports: <a href="{html.escape(exports[0])}">CSV (all points)</a>,
 <a href="{html.escape(exports[1])}">JSON (front, baseline, breakdown)</a>.</p>{note}
@@ -194,10 +194,12 @@ def write_report(results: str | Path, html_path: str | Path, point: int | None =
         "knees": sections.knee_data(frame, has_ppl),
         "hypervolume": manifest.get("hypervolume"),
         "folds": sections.fold_data(manifest, frame, chosen),
+        "bits": sections.bits_data(frame),
     }
     export.update(answers)
     answers_html = (sections.budget_html(answers["budget"]) + sections.knee_html(answers["knees"])
-                    + sections.hypervolume_html(answers["hypervolume"]) + sections.fold_html(answers["folds"]))
+                    + sections.bits_html(answers["bits"]) + sections.hypervolume_html(answers["hypervolume"])
+                    + sections.fold_html(answers["folds"]))
     page = render_html(frame, manifest, chosen, series, (csv_path.name, json_path.name), answers_html, decode_series)
     atomic_write_frame(csv_path, frame.reset_index(names="row"))
     atomic_write_bytes(json_path, json.dumps(export, indent=1, default=_json_default).encode())

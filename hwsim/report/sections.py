@@ -15,7 +15,7 @@ import pandas as pd
 from hwsim.report import toolkit
 from hwsim.sweep.queries import BEST_OF, USEFUL_PERPLEXITY_FACTOR, Budget, best_under, knees, limits
 
-DESIGN_COLUMNS = ("heads_per_layer", "accel", "perplexity", "latency_s", "area_mm2", "energy_pj", "params", "macs",
+DESIGN_COLUMNS = ("heads_per_layer", "accel", "numerics", "perplexity", "latency_s", "area_mm2", "energy_pj", "params", "macs",
                   "cycles", "dram_bytes", "latency_per_token_s", "energy_per_token_pj", "tokens_per_s",
                   "weights_on_chip")  # the last four: sweeps with the decode phase
 
@@ -133,3 +133,42 @@ def fold_html(data: dict[str, Any]) -> str:
                    "<th>MACs saved</th><th>cycles saved</th><th>cycles lost to folds</th><th>verdict</th></tr>"
                    f"</thead><tbody>{cells}</tbody></table></details>")
     return "".join(out)
+
+
+def bits_data(frame: pd.DataFrame) -> dict[str, Any] | None:
+    """Perplexity of each heads vector at each numerics of the sweep (what bit widths cost in perplexity)."""
+    if "numerics" not in frame or not frame["perplexity"].notna().any():
+        return None
+    table = frame.pivot_table(index="heads_per_layer", columns="numerics", values="perplexity", aggfunc="first")
+    order = sorted(table.columns, key=_precision_first)
+    table = table[order].sort_values(order[0])
+    return {"numerics": order, "rows": {heads: {label: float(v) for label, v in row.items() if np.isfinite(v)}
+                                        for heads, row in table.iterrows()}}  # fmt: skip
+
+
+def _precision_first(label: str) -> tuple:
+    """float first, then the widest weights and activations (the reference the others are compared with)."""
+    import re
+
+    match = re.fullmatch(r"W(\d+)A(\d+)(.*)", label)
+    if match is None:
+        return (label != "float", 0, 0, label)
+    return (True, -int(match.group(1)), -int(match.group(2)), label)
+
+
+def bits_html(data: dict[str, Any] | None) -> str:
+    if not data:
+        return ""
+    labels = data["numerics"]
+    head = "".join(f"<th>{html.escape(label)}</th>" for label in labels)
+    rel = "".join(f"<th>{html.escape(label)} / {html.escape(labels[0])}</th>" for label in labels[1:])
+    body = []
+    for heads, values in data["rows"].items():
+        cells = "".join(f"<td>{values[label]:.2f}</td>" if label in values else "<td></td>" for label in labels)
+        ratios = "".join(f"<td>{values[label] / values[labels[0]]:.4f}</td>" if label in values and labels[0] in values
+                         else "<td></td>" for label in labels[1:])  # fmt: skip
+        body.append(f"<tr><td>{html.escape(str(heads))}</td>{cells}{ratios}</tr>")
+    return ("<h2>What bits cost in perplexity</h2><p class='note'>Perplexity of each heads vector as every GEMM "
+            "computes at each numerics of the sweep (weights per output channel, activations per token, exact integer "
+            "accumulation; hwsim.nn.quant).</p><table id='bits-table'><thead><tr><th>heads per layer</th>"
+            f"{head}{rel}</tr></thead><tbody>{''.join(body)}</tbody></table>")

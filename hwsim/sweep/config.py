@@ -46,6 +46,8 @@ class SweepSpec:
     # What is costed: the segment pass always; "decode" adds one decode step per point (per-token columns, fronts)
     phases: tuple[str, ...] = ("segment",)
     context: int | None = None  # decode: cached tokens (None: hwsim.accel.generation.default_context)
+    # Perplexity at each accelerator's bit widths (hwsim.numerics): rtn or g128 quantisation, or float (float32)
+    scheme: str = "rtn"
 
     def __post_init__(self) -> None:
         check_split(self.split)
@@ -53,6 +55,10 @@ class SweepSpec:
                 or len(set(self.phases)) != len(self.phases):
             raise SweepError(f"phases must be segment, or segment and decode (the segment pass is always costed), "
                              f"got {list(self.phases) if isinstance(self.phases, tuple) else self.phases!r}")
+        from hwsim.numerics import SCHEMES
+
+        if self.scheme not in SCHEMES:
+            raise SweepError(f"unknown quantisation scheme {self.scheme!r} (choose {', '.join(SCHEMES)})")
         if self.context is not None and "decode" not in self.phases:
             raise SweepError("context applies to the decode phase: add phases = [\"segment\", \"decode\"]")
         if self.max_tokens is not None and (isinstance(self.max_tokens, bool) or self.max_tokens < 1):
@@ -67,6 +73,7 @@ class SweepSpec:
             extra["align"] = True
         if self.decode:
             extra.update(phases=list(self.phases), context=self.context)
+        extra["scheme"] = self.scheme  # perplexity at the accelerators' numerics (float32 before this field)
         return {**extra,
             "checkpoint": self.checkpoint,
             "model": self.model,
@@ -97,7 +104,8 @@ def check_split(split: Any) -> str:
     return split
 
 
-_SWEEP_KEYS = {"checkpoint", "model", "split", "max_tokens", "finetune_steps", "batch", "align", "phases", "context"}
+_SWEEP_KEYS = {"checkpoint", "model", "split", "max_tokens", "finetune_steps", "batch", "align", "phases", "context",
+               "scheme"}
 _PRUNING_KEYS = {"heads_per_layer", "ratios", "ratio_modes", "ranges", "random"}
 _RANDOM_KEYS = {"samples", "seed", "min_heads", "max_heads"}
 _ACCEL_KEYS = {"presets", "grid"}
@@ -182,6 +190,7 @@ def parse_sweep_spec(raw: dict[str, Any], base: Path, source: str) -> SweepSpec:
         align=_bool(sweep.get("align", False), "sweep.align", source),
         phases=tuple(str(x) for x in _list(sweep.get("phases", ["segment"]), "sweep.phases", source)),
         context=_ints(sweep["context"], "sweep.context", source)[0] if "context" in sweep else None,
+        scheme=str(sweep.get("scheme", "rtn")),
         pruning=space,
         accel=AccelGrid(
             presets=tuple(str(p) for p in _list(accel.get("presets", []), "accel.presets", source)),
@@ -256,6 +265,7 @@ class CliOverrides:
     align: bool | None = None  # --align
     phases: str | None = None  # --phases segment,decode
     context: int | None = None  # --context
+    scheme: str | None = None  # --scheme rtn|g128|float
 
     @property
     def pruning_given(self) -> bool:
@@ -342,6 +352,8 @@ def _apply_common(spec: SweepSpec, cli: CliOverrides) -> SweepSpec:
         spec = replace(spec, phases=phases, context=spec.context if "decode" in phases else None)
     if cli.context is not None:
         spec = replace(spec, context=cli.context)
+    if cli.scheme is not None:
+        spec = replace(spec, scheme=cli.scheme)
     return spec
 
 
@@ -359,7 +371,7 @@ TRAINING_ONLY = (*TRAINING_STARTERS, "--ablation-variants", "--gate-steps", "--d
 PRUNING_ONLY = ("--heads-per-layer", "--ratios", "--ratio-mode", "--samples", "--seed", "--search", "--budget",
                 "--checkpoint", "--model", "--finetune-steps", "--align", "--max-perplexity",
                 "--max-perplexity-increase", "--max-latency-ms", "--max-area-mm2", "--max-energy-uj", "--phases",
-                "--context", "--max-latency-per-token-ms", "--max-energy-per-token-uj")
+                "--context", "--max-latency-per-token-ms", "--max-energy-per-token-uj", "--scheme")
 
 
 def is_train_sweep_file(path: str | Path | None) -> bool:

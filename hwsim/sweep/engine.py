@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hwsim.errors import SweepError
+from hwsim.errors import HwsimError, SweepError
 from hwsim.heads import format_heads
 from hwsim.limits import check_batch, check_model_on_accels
 from hwsim.spec import ModelSpec
@@ -85,6 +85,18 @@ class ResolvedSweep:
     checkpoint_sha256: str | None
     gate_scores: np.ndarray | None = None  # (n_layers, n_heads) of the checkpoint; seeds a search
     head_choices: np.ndarray | None = None  # --align: the head counts allowed in every layer (None: 0..n_heads)
+    numerics: tuple = ()  # per accelerator point: the hwsim.numerics.Numerics its perplexity is measured at
+
+    def numerics_label(self, accel_id: int) -> str:
+        n = self.numerics[accel_id] if self.numerics else None
+        return "float" if n is None else n.label
+
+    def distinct_numerics(self) -> list:
+        """Each distinct numerics of the grid once, in accelerator order: perplexity is evaluated once per each."""
+        seen: dict[str, Any] = {}
+        for n in self.numerics or (None,):
+            seen.setdefault("float" if n is None else n.label, n)
+        return list(seen.items())
 
     @property
     def decode_context(self) -> int | None:
@@ -122,6 +134,7 @@ def resolve_sweep(spec: SweepSpec) -> ResolvedSweep:
     accel_dicts = tuple(a.to_dict() for a in accel_configs)
     model, scores, digest = load_model_inputs(spec.checkpoint, spec.model)
     check_model_on_accels(model, accel_configs, spec.batch)
+    numerics = tuple(accel_numerics(a, model, spec.scheme) for a in accel_configs)
     if spec.context is not None:
         from hwsim.workload import check_step, decode_step
 
@@ -136,6 +149,10 @@ def resolve_sweep(spec: SweepSpec) -> ResolvedSweep:
             raise SweepError("--search needs a checkpoint: it searches for low perplexity (a cost-only sweep "
                              "has nothing to search for)")
         spec.search.check(model, choices)
+        labels = {"float" if n is None else n.label for n in numerics}
+        if len(labels) > 1:
+            raise SweepError(f"a search measures one perplexity per configuration: its accelerator grid must share "
+                             f"one numerics, got {', '.join(sorted(labels))} (sweep the bit widths without --search)")
         # The store starts with the baseline only; the search appends each generation's configurations.
         configs = PruningConfigs(heads=np.asarray([model.full_heads()], dtype=np.int64), labels=("baseline",))
     else:
@@ -145,7 +162,23 @@ def resolve_sweep(spec: SweepSpec) -> ResolvedSweep:
             configs = PruningConfigs(heads=configs.heads[keep],
                                      labels=tuple(lab for lab, k in zip(configs.labels, keep) if k))
     return ResolvedSweep(spec=spec, model=model, configs=configs, accels=accels, accel_dicts=accel_dicts,
-                         checkpoint_sha256=digest, gate_scores=scores, head_choices=choices)
+                         checkpoint_sha256=digest, gate_scores=scores, head_choices=choices, numerics=numerics)
+
+
+def accel_numerics(accel, model: ModelSpec, scheme: str):
+    """The numerics an accelerator computes the model at (None for float32 evaluation); refused here, before any
+    evaluation, when the array cannot compute it (widths it cannot pack, an accumulator too narrow for K)."""
+    from hwsim.numerics import Numerics, max_reduction
+
+    if scheme == "float":
+        return None
+    try:
+        numerics = Numerics(weight_bits=accel.for_model(model).weight_bits, act_bits=accel.input_bits,
+                            acc_bits=accel.acc_bits, scheme=scheme)  # fmt: skip
+        numerics.check_accumulator(max_reduction(model), f"model {model.name!r}")
+    except HwsimError as exc:
+        raise SweepError(f"accelerator {accel.name!r}: {exc}") from None
+    return numerics
 
 
 def configs_frame(configs: PruningConfigs) -> pd.DataFrame:
@@ -195,19 +228,19 @@ def perplexity_runner(request: SweepRequest, job: PerplexityJob, n_configs: int)
             pool, evaluate_configs, [(job, ids, heads) for ids, heads in chunks]))
 
 
-def perplexity_job(spec: SweepSpec) -> PerplexityJob:
+def perplexity_job(spec: SweepSpec, numerics=None) -> PerplexityJob:
     return PerplexityJob(checkpoint=spec.checkpoint, split=spec.split, max_tokens=spec.max_tokens,
-                         finetune_steps=spec.finetune_steps, torch_threads=TORCH_THREADS)
+                         finetune_steps=spec.finetune_steps, torch_threads=TORCH_THREADS, numerics=numerics)
 
 
 def evaluate_into_store(run, store: ResultsStore, ids: list[int], heads: np.ndarray, workers: int,
-                        progress: bool) -> list[dict[str, Any]]:
+                        progress: bool, label: str = "") -> list[dict[str, Any]]:
     """Evaluate the configs ``ids`` (rows ``heads``) in chunks with ``run``; write one part per finished chunk."""
     size = max(1, min(MAX_CHUNK, math.ceil(len(ids) / (4 * max(1, workers)))))
     chunks = [(ids[i:i + size], [tuple(int(h) for h in row) for row in heads[i:i + size]])
               for i in range(0, len(ids), size)]
     out: list[dict[str, Any]] = []
-    with _bar(len(ids), "perplexity", progress) as bar:
+    with _bar(len(ids), f"perplexity {label}".strip(), progress) as bar:
         for rows in run(chunks):
             store.write_perplexity_part(pd.DataFrame(rows))
             out += rows
@@ -243,11 +276,12 @@ def join_results(store: ResultsStore, sweep: ResolvedSweep) -> pd.DataFrame:
     costs = store.read_costs()
     accel_frame = pd.DataFrame({"accel_id": np.arange(len(sweep.accels), dtype=np.int64),
                                 "accel": [p.name for p in sweep.accels],
-                                "accel_preset": [p.preset for p in sweep.accels]})
+                                "accel_preset": [p.preset for p in sweep.accels],
+                                "numerics": [sweep.numerics_label(i) for i in range(len(sweep.accels))]})
     frame = costs.merge(configs, on="config_id").merge(accel_frame, on="accel_id")
     ppl = store.read_perplexity()
-    if sweep.spec.checkpoint:
-        frame = frame.merge(ppl[["config_id", *PPL_COLUMNS]], on="config_id", how="left")
+    if sweep.spec.checkpoint:  # each point's perplexity at its accelerator's numerics
+        frame = frame.merge(ppl[["config_id", "numerics", *PPL_COLUMNS]], on=["config_id", "numerics"], how="left")
     else:
         for name in PPL_COLUMNS:
             frame[name] = np.nan

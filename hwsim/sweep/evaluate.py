@@ -20,18 +20,21 @@ COST_COLUMNS = ("params", "macs", "cycles", "latency_s", "area_mm2", "energy_pj"
 # With the decode phase: one decode step per point (hwsim.accel.generation), per generated token.
 DECODE_COLUMNS = ("latency_per_token_s", "tokens_per_s", "energy_per_token_pj", "dram_bytes_per_token",
                   "weights_on_chip", "cache_on_chip")
-PPL_COLUMNS = ("perplexity", "bits_per_token", "tokens")
+PPL_COLUMNS = ("perplexity", "bits_per_token", "tokens")  # per (config_id, numerics): the numerics' label
 
 
 _EVALUATORS: dict[PerplexityJob, Any] = {}
 
 
 def _evaluator(job: PerplexityJob):
-    if job not in _EVALUATORS:
+    from dataclasses import replace
+
+    key = replace(job, numerics=None)  # one model and split in memory for every numerics
+    if key not in _EVALUATORS:
         from hwsim.nn.evaluate import MaskedEvaluator
 
-        _EVALUATORS[job] = MaskedEvaluator(job.checkpoint, split=job.split, max_tokens=job.max_tokens)
-    return _EVALUATORS[job]
+        _EVALUATORS[key] = MaskedEvaluator(job.checkpoint, split=job.split, max_tokens=job.max_tokens)
+    return _EVALUATORS[key]
 
 
 def release_evaluators() -> None:
@@ -52,15 +55,17 @@ def evaluate_configs(job: PerplexityJob, config_ids: list[int], heads: list[tupl
         from hwsim.sweep.finetune import finetuned_perplexity
 
         return [
-            {"config_id": int(cid), **finetuned_perplexity(job, h)} for cid, h in zip(config_ids, heads)
+            {"config_id": int(cid), "numerics": job.numerics_label, **finetuned_perplexity(job, h)}
+            for cid, h in zip(config_ids, heads)
         ]
     evaluator = _evaluator(job)
     rows = []
     for cid, h in zip(config_ids, heads):
-        result = evaluator.perplexity(tuple(int(x) for x in h))
+        result = evaluator.perplexity(tuple(int(x) for x in h), job.numerics)
         rows.append(
             {
                 "config_id": int(cid),
+                "numerics": job.numerics_label,
                 "perplexity": float(result.perplexity),
                 "bits_per_token": float(result.bits_per_token),
                 "tokens": int(result.tokens),

@@ -59,6 +59,7 @@ def finetuned_perplexity(job: PerplexityJob, heads: tuple[int, ...]) -> dict[str
     for step in range(job.finetune_steps):
         x, restart = step_segment(train_rows, step, per_epoch, seg_len)
         _, mems = train_step(model, opt, x, None if restart else mems, clip=cfg.clip, clip_params=params)
+    model.set_numerics(job.numerics)  # evaluated at the accelerator's bit widths (None: float32)
     total, count = stream_nll(model, eval_rows, seg_len, job.max_tokens)
     result = result_from_nll(total, count, job.split, heads)
     return {"perplexity": float(result.perplexity), "bits_per_token": float(result.bits_per_token),

@@ -76,7 +76,7 @@ def fold_table(spec: ModelSpec, accel: AccelConfig, batch: int = 1) -> FoldTable
     from hwsim.accel.gemm import mapping
 
     heads = np.arange(spec.n_heads + 1, dtype=np.int64)
-    ints, _ = layer_table(spec, accel, batch)
+    ints, _ = layer_table(spec, accel.for_model(spec), batch)
     cycles = ints[:, INT_KEYS.index("cycles")]
     macs = ints[:, INT_KEYS.index("macs")]
     folds = np.zeros(heads.shape, dtype=np.int64)

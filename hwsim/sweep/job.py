@@ -4,6 +4,7 @@ the fine-tuner, ``hwsim.sweep.finetune``, take it, and neither imports the other
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -15,3 +16,8 @@ class PerplexityJob:
     max_tokens: int | None = None
     finetune_steps: int = 0
     torch_threads: int = 1  # intra-op threads of each evaluating process
+    numerics: Any = None  # hwsim.numerics.Numerics: evaluate at an accelerator's bit widths (None: float32)
+
+    @property
+    def numerics_label(self) -> str:
+        return "float" if self.numerics is None else self.numerics.label

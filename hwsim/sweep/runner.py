@@ -48,12 +48,18 @@ def _run_listed(request: SweepRequest, sweep: ResolvedSweep) -> SweepOutcome:
     return finish(store, sweep, state, evaluated, costed)
 
 
-def _run_perplexity(request: SweepRequest, sweep: ResolvedSweep, store: ResultsStore, done: frozenset[int]) -> int:
+def _run_perplexity(request: SweepRequest, sweep: ResolvedSweep, store: ResultsStore,
+                    done: frozenset[tuple[int, str]]) -> int:  # fmt: skip
+    """Every configuration's perplexity once per distinct numerics of the accelerator grid (reused by every
+    accelerator that shares it); returns how many evaluations ran."""
     if not sweep.spec.checkpoint:
         return 0
-    ids = [i for i in range(len(sweep.configs)) if i not in done]
-    if not ids:
-        return 0
-    with perplexity_runner(request, perplexity_job(sweep.spec), len(ids)) as run:
-        evaluate_into_store(run, store, ids, sweep.configs.heads[ids], request.workers, request.progress)
-    return len(ids)
+    evaluated = 0
+    for label, numerics in sweep.distinct_numerics():
+        ids = [i for i in range(len(sweep.configs)) if (i, label) not in done]
+        if not ids:
+            continue
+        with perplexity_runner(request, perplexity_job(sweep.spec, numerics), len(ids)) as run:
+            evaluate_into_store(run, store, ids, sweep.configs.heads[ids], request.workers, request.progress, label)
+        evaluated += len(ids)
+    return evaluated

@@ -49,7 +49,9 @@ class StoreEvaluator:
         self.request, self.sweep, self.store, self.run = request, sweep, store, run
         self.configs = store.read_configs()
         self.ids = {text: int(cid) for text, cid in zip(self.configs["heads_per_layer"], self.configs["config_id"])}
+        self.label, self.numerics = sweep.distinct_numerics()[0]  # a search's grid shares one numerics
         ppl = store.read_perplexity()
+        ppl = ppl[ppl["numerics"] == self.label] if len(ppl) else ppl
         self.perplexity = dict(zip(ppl["config_id"].astype(int), ppl["perplexity"])) if len(ppl) else {}
         self.evaluated = 0  # perplexities computed in this run
 
@@ -71,7 +73,7 @@ class StoreEvaluator:
         todo = [i for i, cid in enumerate(ids) if cid not in self.perplexity]
         if todo:
             rows = evaluate_into_store(self.run, self.store, [ids[i] for i in todo], heads[todo],
-                                       self.request.workers, self.request.progress)
+                                       self.request.workers, self.request.progress, self.label)
             self.perplexity.update({int(r["config_id"]): r["perplexity"] for r in rows})
             self.evaluated += len(rows)
         ppl = np.array([self.perplexity[cid] for cid in ids], dtype=np.float64)
@@ -94,7 +96,8 @@ def run_search(request: SweepRequest, sweep: ResolvedSweep) -> SweepOutcome:
     store, state = open_store(request, sweep)
     full = np.asarray([sweep.model.full_heads()], dtype=np.int64)
     seeds, labels = gate_seeds(sweep.model, sweep.gate_scores, search.population_size())
-    with perplexity_runner(request, perplexity_job(sweep.spec), request.workers) as run:
+    with perplexity_runner(request, perplexity_job(sweep.spec, sweep.distinct_numerics()[0][1]),
+                           request.workers) as run:  # fmt: skip
         evaluate = StoreEvaluator(request, sweep, store, run)
         known: dict[tuple[int, ...], Any] = {tuple(int(h) for h in full[0]): evaluate(full, ["baseline"])[0]}
         order = nsga2_search(sweep.model, search, seeds, labels, evaluate, known, sweep.head_choices)

@@ -4,7 +4,8 @@ Layout of ``OUT/``::
 
     manifest.json             spec, versions, input hash, sizes; rewritten when the sweep completes
     configs.parquet           the pruning configurations (config_id, heads_per_layer, label, h0..h{L-1})
-    perplexity/part-*.parquet (config_id, perplexity, bits_per_token, tokens), one part per evaluated chunk
+    perplexity/part-*.parquet (config_id, numerics, perplexity, bits_per_token, tokens), one part per evaluated
+                              chunk; numerics: the label of the bit widths it was evaluated at (float, W8A8, ...)
     cost/accel-*.parquet      one part per accelerator: every pruning config costed on it
     results.parquet, results.csv   the joined table with the Pareto columns (written last)
 
@@ -89,7 +90,7 @@ class StoreState:
     """What a (re)opened store already holds."""
 
     resumed: bool
-    done_perplexity: frozenset[int]  # config ids with a perplexity part
+    done_perplexity: frozenset[tuple[int, str]]  # (config id, numerics label) pairs with a perplexity part
     done_accels: frozenset[int]  # accelerator ids with a cost part
     repaired: tuple[str, ...] = ()  # damaged files of a resumed store that were deleted (recomputed) or rewritten
 
@@ -235,9 +236,9 @@ class ResultsStore:
     def _ppl_parts(self) -> list[Path]:
         return sorted((self.root / PPL_DIR).glob("part-*.parquet"))
 
-    def _done_perplexity(self) -> frozenset[int]:
-        ids = (pd.read_parquet(p, columns=["config_id"])["config_id"] for p in self._ppl_parts())
-        return frozenset(int(i) for part in ids for i in part)
+    def _done_perplexity(self) -> frozenset[tuple[int, str]]:
+        frame = self.read_perplexity()
+        return frozenset((int(i), str(n)) for i, n in zip(frame["config_id"], frame["numerics"]))
 
     def _done_accels(self) -> frozenset[int]:
         return frozenset(int(p.stem.split("-")[1]) for p in (self.root / COST_DIR).glob("accel-*.parquet"))
@@ -262,9 +263,11 @@ class ResultsStore:
         return pd.read_parquet(self.root / CONFIGS)
 
     def read_perplexity(self) -> pd.DataFrame:
+        """Every evaluated (config_id, numerics) row; parts written before numerics were recorded are float32."""
         parts = [pd.read_parquet(p) for p in self._ppl_parts()]
         if not parts:
-            return pd.DataFrame({"config_id": pd.Series([], dtype="int64")})
+            return pd.DataFrame({"config_id": pd.Series([], dtype="int64"), "numerics": pd.Series([], dtype=str)})
+        parts = [part if "numerics" in part else part.assign(numerics="float") for part in parts]
         return pd.concat(parts, ignore_index=True).sort_values("config_id", kind="stable")
 
     def read_costs(self) -> pd.DataFrame:
