@@ -11,6 +11,7 @@ import pytest
 
 from conftest import assert_one_line_error
 from hwsim.errors import HeadsError, SweepError
+from hwsim.numerics import Numerics
 from hwsim.spec import load_spec
 from hwsim.sweep.config import DEFAULT_SPEC_PATH, CliOverrides, apply_cli, load_sweep_spec, parse_sweep_spec
 from hwsim.sweep.pareto import fronts_for, objective_matrix, pareto_mask_naive
@@ -266,8 +267,9 @@ def test_checkpoint_sweep_measures_perplexity_by_gate_score(cli, tmp_path, tiny_
     scores = head_scores(evaluator.checkpoint)
     expected_gate = tuple(int(x) for x in ratio_heads(evaluator.spec, 0.5, RatioMode.GATE, scores))
     assert set(frame["heads_per_layer"]) == {"4,4", "1,3", "2,2", ",".join(map(str, expected_gate))}
+    assert set(frame["numerics"]) == {"W8A8"}  # measured as gemmini-like computes: 8-bit weights and activations
     for _, row in frame.iterrows():  # each perplexity equals a direct evaluation of that heads vector
-        direct = evaluator.perplexity(tuple(int(h) for h in row["heads_per_layer"].split(",")))
+        direct = evaluator.perplexity(tuple(int(h) for h in row["heads_per_layer"].split(",")), Numerics())
         assert row["perplexity"] == pytest.approx(direct.perplexity, rel=1e-9)
         assert row["tokens"] == direct.tokens
     for front in fronts_for(True):
