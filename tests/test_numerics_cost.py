@@ -89,9 +89,11 @@ def test_sweep_over_weight_bits_gives_four_perplexities_each_evaluated_once(cli,
     assert len(frame) == 8 and set(frame["numerics"]) == {"W4A8", "W8A8"}
     assert frame.groupby(["heads_per_layer", "numerics"])["perplexity"].nunique().eq(1).all()
     assert frame.drop_duplicates(["heads_per_layer", "numerics"])["perplexity"].nunique() == 4
-    assert sorted(calls) == sorted({(c, n) for c in (0, 1) for n in ("W4A8", "W8A8")})  # each pair once
+    # each (heads, numerics) pair once, and the float32 model once per heads vector as the reference
+    assert sorted(calls) == sorted({(c, n) for c in (0, 1) for n in ("W4A8", "W8A8", "float")})
+    assert frame["perplexity_float"].notna().all()
     html = (tmp_path / "res.html").read_text()
-    assert "What bits cost in perplexity" in html and "W4A8" in html
+    assert "What bits cost in perplexity" in html and "W4A8 / float" in html
     calls.clear()
     assert cli(*args, "--resume").code == 0 and calls == []
 

@@ -140,6 +140,8 @@ def bits_data(frame: pd.DataFrame) -> dict[str, Any] | None:
     if "numerics" not in frame or not frame["perplexity"].notna().any():
         return None
     table = frame.pivot_table(index="heads_per_layer", columns="numerics", values="perplexity", aggfunc="first")
+    if "perplexity_float" in frame and "float" not in table:
+        table["float"] = frame.groupby("heads_per_layer")["perplexity_float"].first()
     order = sorted(table.columns, key=_precision_first)
     table = table[order].sort_values(order[0])
     return {"numerics": order, "rows": {heads: {label: float(v) for label, v in row.items() if np.isfinite(v)}

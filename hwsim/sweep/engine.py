@@ -92,10 +92,13 @@ class ResolvedSweep:
         return "float" if n is None else n.label
 
     def distinct_numerics(self) -> list:
-        """Each distinct numerics of the grid once, in accelerator order: perplexity is evaluated once per each."""
+        """Each distinct numerics of the grid once, in accelerator order: perplexity is evaluated once per each. When
+        the grid varies the bit widths, the float32 model is evaluated too, as the reference of what bits cost."""
         seen: dict[str, Any] = {}
         for n in self.numerics or (None,):
             seen.setdefault("float" if n is None else n.label, n)
+        if len(seen) > 1:
+            seen.setdefault("float", None)
         return list(seen.items())
 
     @property
@@ -282,6 +285,11 @@ def join_results(store: ResultsStore, sweep: ResolvedSweep) -> pd.DataFrame:
     ppl = store.read_perplexity()
     if sweep.spec.checkpoint:  # each point's perplexity at its accelerator's numerics
         frame = frame.merge(ppl[["config_id", "numerics", *PPL_COLUMNS]], on=["config_id", "numerics"], how="left")
+        reference = ppl[ppl["numerics"] == "float"]
+        if len(reference) and (frame["numerics"] != "float").any():  # the float32 model, what bits are compared to
+            frame = frame.merge(reference[["config_id", "perplexity"]].rename(columns={"perplexity":
+                                                                                     "perplexity_float"}),
+                                on="config_id", how="left")  # fmt: skip
     else:
         for name in PPL_COLUMNS:
             frame[name] = np.nan
