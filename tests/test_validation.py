@@ -20,8 +20,8 @@ def test_validation_page_is_current():
 
 def test_validation_rows_cover_every_source_and_hold():
     rows = checks()
-    assert {c.group for c in rows} == {"CACTI 7 SRAM", "TPUv1", "Gemmini", "SCALE-Sim v3", "Mapper vs AccelForge",
-                                       "Mapper vs ZigZag", "Paper"}  # fmt: skip
+    assert {c.group for c in rows} == {"CACTI 7 SRAM", "TPUv1", "TPUv1 apps", "Gemmini", "SCALE-Sim v3",
+                                       "Mapper vs AccelForge", "Mapper vs ZigZag", "Paper"}  # fmt: skip
     for c in rows:
         if c.group in ("SCALE-Sim v3", "Mapper vs AccelForge"):
             assert c.hwsim == pytest.approx(c.reference, rel=1e-9), c  # exact by construction
@@ -29,6 +29,8 @@ def test_validation_rows_cover_every_source_and_hold():
             assert c.hwsim <= c.reference, c  # the optimum of the rule: ZigZag never finds less traffic
         if c.group == "CACTI 7 SRAM":
             assert abs(c.error) <= 0.15, c
+        if c.group == "TPUv1 apps" and c.quantity.split()[0] in ("MLP0", "MLP1", "LSTM0") and "TOPS" in c.quantity:
+            assert abs(c.error) <= 0.15, c  # issue 17: within 15 % of the measured TOPS (CNN0: explained on the page)
     summary, native = heldout_error_summary(), heldout_error_summary(nodes=(22, 32, 45, 65))
     assert summary["points"] >= 600 and summary["read_pj"] <= 0.20 and summary["area_mm2"] <= 0.20
     assert native["points"] >= 400 and native["read_pj"] <= 0.15 and native["area_mm2"] <= 0.15

@@ -140,6 +140,63 @@ def tpu_checks() -> list[Check]:
     ]  # fmt: skip
 
 
+# TPUv1's production apps (Jouppi et al. ISCA 2017 Table 1: layers, weights, batch; Table 3: measured TOPS and % of
+# cycles; hardware.md §7). Per-layer shapes are not published; assumed: equal square FC layers holding the app's
+# weights at its batch (MLP0 5 x 2000^2 = 20.0M, batch 200; MLP1 4 x 1118^2 = 5.0M, batch 168; LSTM0 24 x 1472^2 =
+# 52.0M, batch 64, its 34 vector layers not costed), and for CNN0 16 3x3 convolutions 236 -> 236 channels on a 19 x 19
+# map (8.0M weights) at batch 8, which gives Table 1's 2,888 ops per weight byte (8 x 361 output pixels). Activations
+# stay in the 24 MiB unified buffer (A and C on chip); weights stream from DRAM. (M, K, N) per layer.
+TPU_APPS = {
+    "MLP0": ((200, 2000, 2000),) * 5, "MLP1": ((168, 1118, 1118),) * 4, "LSTM0": ((64, 1472, 1472),) * 24,
+    "CNN0": ((8 * 361, 9 * 236, 236),) * 16,
+}  # fmt: skip
+TPU_MEASURED = {  # Table 3: measured TOPS; array active, weight stall, weight shift (% of cycles)
+    "MLP0": (12.3, 12.7, 53.9, 15.9), "MLP1": (9.7, 10.6, 44.2, 13.4), "LSTM0": (3.7, 8.2, 58.1, 15.8),
+    "CNN0": (86.0, 78.2, 0.0, 0.0),
+}  # fmt: skip
+
+
+def tpu_app(name: str) -> dict[str, float]:
+    """hwsim on tpu-v1-like for one app: TOPS, and the % of cycles the array computes (active), waits for weights
+    from DRAM (stall) and loads them into the array without computing (shift: R - T cycles of a fold whose T < R)."""
+    from hwsim.accel.gemm import gemm_cost
+    from hwsim.accel.mapping import best_mapping
+
+    tpu = PRESETS["tpu-v1-like"]
+    macs = cycles = stall = shift = 0
+    for m, k, n in TPU_APPS[name]:
+        c = gemm_cost(m, n, k, tpu, a_on_chip=True, c_on_chip=True)
+        mp = best_mapping(m, n, k, tpu, (True, False, True))
+        macs, cycles, stall = macs + c.macs, cycles + c.total_cycles, stall + c.stall_cycles
+        shift += mp.folds * max(0, tpu.rows - min(mp.tile_m, m))
+    return {"tops": 2 * macs / (cycles / tpu.clock_hz) / 1e12, "active": 100 * (cycles - stall - shift) / cycles,
+            "stall": 100 * stall / cycles, "shift": 100 * shift / cycles}
+
+
+def tpu_app_checks() -> list[Check]:
+    src = "Jouppi et al. 2017 Table 3"
+    out = []
+    for name, (tops, active, stall, shift) in TPU_MEASURED.items():
+        ours = tpu_app(name)
+        out.append(Check(group="TPUv1 apps", quantity=f"{name} TOPS", reference=tops, source=src, hwsim=ours["tops"]))
+        # hwsim costs the matrix work only: Table 3's three matrix rows renormalised to their sum
+        matrix = active + stall + shift
+        for what, key, ref in (("array active", "active", active), ("weight stall", "stall", stall),
+                               ("weight shift", "shift", shift)):  # fmt: skip
+            if ref > 0:
+                out.append(Check(group="TPUv1 apps", quantity=f"{name} {what}, % of matrix cycles",
+                                 reference=100 * ref / matrix, source=src + " (3 matrix rows, renormalised)",
+                                 hwsim=ours[key]))  # fmt: skip
+    # §7: a 600 x 600 FC layer takes 9 weight tiles on the 256 x 256 array, about 18 us (batch 200, as MLP0)
+    from hwsim.accel.gemm import gemm_cost
+
+    tpu = PRESETS["tpu-v1-like"]
+    layer = gemm_cost(200, 600, 600, tpu, a_on_chip=True, c_on_chip=True)
+    out.append(Check(group="TPUv1 apps", quantity="600×600 FC layer, batch 200: µs", reference=18.0,
+                     source="Jouppi et al. 2017 §7", hwsim=layer.total_cycles / tpu.clock_hz * 1e6))  # fmt: skip
+    return out
+
+
 def gemmini_checks() -> list[Check]:
     # Gemmini's own mm² breakdown (DAC'21, 22FFL) was not retrieved (hardware.md §1); the peer figure is the OpenROAD
     # ASAP7 (7 nm predictive PDK) implementation of its 16x16 int8 MeshWithDelays: 103,705 um^2 of cells.
@@ -231,8 +288,8 @@ def mapper_checks() -> list[Check]:
 
 
 def checks() -> list[Check]:
-    return [*cacti_checks(), *tpu_checks(), *gemmini_checks(), *scalesim_checks(), *mapper_checks(),
-            *paper_checks()]
+    return [*cacti_checks(), *tpu_checks(), *tpu_app_checks(), *gemmini_checks(), *scalesim_checks(),
+            *mapper_checks(), *paper_checks()]
 
 
 # ---- the page ------------------------------------------------------------------------------------------------------
@@ -284,6 +341,19 @@ def render_markdown() -> str:
         "  hwsim has no control, PCIe, DDR interface or activation pipeline beyond the vector lanes. The unified",
         "  buffer and accumulators are single-ported CACTI macros with low-standby-power cells (the hwcomponents",
         "  defaults); the floorplan shares include ports, banking and wiring hwsim does not model.",
+        "* TPUv1 apps (issue 17, against hardware): Table 1 gives each app's layer count, weights and batch but not its",
+        "  shapes; hwsim costs the assumed layers of `TPU_APPS` on tpu-v1-like with activations in the unified buffer.",
+        "  MLP0, MLP1 and LSTM0 land within 9-15 % of the measured TOPS (hwsim is faster: it has none of Table 3's",
+        "  non-matrix, RAW and input-stall cycles, 21-33 % of the measured time). The cycle split differs: hwsim",
+        "  overlaps a tile's weight shift into the array with the DRAM transfer of the next one, so its weight stall is",
+        "  larger and its shift smaller than the counters', which serialise shifting after the stall. CNN0 is the",
+        "  exception (-56 %): its layers are compute-bound (Table 3: 78 % array active), and hwsim's mapper minimises",
+        "  DRAM bytes before cycles, so it keeps one 2,888-row M tile (B read once) and pays with 128-column tiles that",
+        "  idle half the array, where a latency-first choice (B read twice, still hidden behind compute) would run at",
+        "  about 90 % utilisation; the mapper's objective, not the array model, is the mechanism. The 600 × 600 layer",
+        "  (§7) takes 12.1 µs in hwsim against about 18 µs: TPUv1 moves whole 256 × 256 weight tiles (9 × 64 KiB)",
+        "  through its weight FIFO, hwsim only the 360 KB of real weights (the padded tiles would be 17.4 µs at 34 GB/s).",
+        "  Gemmini's RTL timing (issue 17's other half) is not yet modelled.",
         "* Gemmini's published mm² breakdown (DAC'21, Intel 22FFL) was not retrieved; the ASAP7 figure is a predictive",
         "  7 nm PDK implementation of the mesh alone (SRAMs mocked, 41% utilisation).",
         "* SCALE-Sim: hwsim's `scalesim` cost mode reproduces SCALE-Sim v3's compute cycles and SRAM counts exactly",
