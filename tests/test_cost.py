@@ -23,7 +23,8 @@ TINY = ModelSpec(name="tiny", n_layers=3, d_model=16, n_heads=4, d_head=4, n_per
                  memory_len=8, vocab_size=60, adaptive_cutoffs=(20, 40), adaptive_div=2)  # fmt: skip
 TINY_TXL = ModelSpec(name="tiny-txl", family=Family.TRANSFORMER_XL, n_layers=2, d_model=16, n_heads=4, d_head=4,
                      d_ff=32, segment_len=8, memory_len=8, vocab_size=60)  # fmt: skip
-ACCELS = [*PRESETS.values(), *(with_overrides(a, {"mode": "scalesim"}) for a in PRESETS.values()),
+ACCELS = [*PRESETS.values(), *(with_overrides(a, {"mode": "scalesim"}) for a in PRESETS.values()
+                                 if not a.unified_scratchpad),  # SCALE-Sim: separate buffers only
           with_overrides(PRESETS["gemmini-like"], {"vector_overlap": False, "dataflow": "os"}),
           with_overrides(PRESETS["edge-soc-32x32"], {"dataflow": "is", "ofmap_sram_bytes": 1024})]  # fmt: skip
 ACCEL_IDS = [f"{a.name}-{a.mode.value}-{a.dataflow.value}" for a in ACCELS]

@@ -77,7 +77,11 @@ def arch_yaml(accel: AccelConfig, buffer_order: tuple[str, ...] = BUFFER_ORDER) 
     buffers = {"ifmap": ("Scratchpad", "input", accel.ifmap_sram_bytes // 2 * 8, ib),
                "filter": ("WeightBuffer", "weight", accel.filter_sram_bytes // 2 * 8, ib),
                "ofmap": ("Accumulator", "output", accel.ofmap_sram_bytes // 2 * 8, ab)}  # fmt: skip
+    if accel.unified_scratchpad:  # inputs and weights in one scratchpad: one memory keeps both
+        buffers["ifmap"] = ("Scratchpad", "input | weight", accel.ifmap_sram_bytes // 2 * 8, ib)
     for buffer in buffer_order:
+        if buffer == "filter" and accel.unified_scratchpad:
+            continue
         name, keep, bits, width = buffers[buffer]
         total = ert.buffer_size_bytes(accel, buffer)
         parts.append(_memory(

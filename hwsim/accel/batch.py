@@ -134,7 +134,7 @@ def _cost_rows(spec: ModelSpec, heads: np.ndarray, index: np.ndarray, accel: Acc
     result = {key: totals[key] for key in TOTAL_KEYS}
     result["weight_sram_bytes"] = weight_sram
     result["fits_on_chip"] = (
-        np.ones(n_configs, dtype=bool) if accel.weights_on_chip else result["param_bytes"] <= accel.filter_sram_bytes
+        np.ones(n_configs, dtype=bool) if accel.weights_on_chip else result["param_bytes"] <= accel.weight_buffer_bytes
     )
     if per_layer:
         ints = np.stack([t[0] for t in tables])

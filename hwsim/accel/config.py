@@ -75,6 +75,9 @@ class AccelConfig:
     # holds twice as many); None: the model's weight_bits (hwsim.spec), resolved by for_model when costing.
     # input_bits is the activation width.
     weight_bits: int | None = None
+    # One scratchpad for inputs and weights (Gemmini's layout): ifmap_sram_bytes is its size, filter_sram_bytes must
+    # be 0, and a GEMM's A and B tiles share its half (the mapper, fused attention and residency respect it).
+    unified_scratchpad: bool = False
 
     def __post_init__(self) -> None:
         check_name(self.name, "accelerator", AccelConfigError)
@@ -90,8 +93,18 @@ class AccelConfig:
             raise AccelConfigError(
                 f"accel '{self.name}': unknown mode {self.mode!r} (choose {', '.join(m.value for m in CostMode)})"
             ) from None
-        for field in ("rows", "cols", "ifmap_sram_bytes", "filter_sram_bytes", "ofmap_sram_bytes", "vector_lanes"):
+        for field in ("rows", "cols", "ifmap_sram_bytes", "ofmap_sram_bytes", "vector_lanes"):
             _check_int(self, field, minimum=1)
+        if not isinstance(self.unified_scratchpad, bool):
+            raise AccelConfigError(f"accel '{self.name}': unified_scratchpad must be true or false, got "
+                                   f"{self.unified_scratchpad!r}")
+        _check_int(self, "filter_sram_bytes", minimum=0 if self.unified_scratchpad else 1)
+        if self.unified_scratchpad and self.filter_sram_bytes:
+            raise AccelConfigError(f"accel '{self.name}': a unified scratchpad holds the weights in "
+                                   f"ifmap_sram_bytes; set filter_sram_bytes = 0")
+        if self.unified_scratchpad and CostMode(self.mode) is CostMode.SCALESIM:
+            raise AccelConfigError(f"accel '{self.name}': SCALE-Sim has separate buffers: a unified scratchpad "
+                                   f"needs mode = physical")
         for field in ("input_bits", "acc_bits"):
             _check_int(self, field, minimum=1)
             if getattr(self, field) > MAX_WORD_BITS:
@@ -168,7 +181,14 @@ class AccelConfig:
         out["mode"] = self.mode.value
         if out["weight_bits"] is None:  # omitted at its default, so that existing sweeps hash as before
             del out["weight_bits"]
+        if not out["unified_scratchpad"]:
+            del out["unified_scratchpad"]
         return out
+
+    @property
+    def weight_buffer_bytes(self) -> int:
+        """Where weights live on chip: the filter buffer, or the unified scratchpad."""
+        return self.ifmap_sram_bytes if self.unified_scratchpad else self.filter_sram_bytes
 
 
 WEIGHT_WIDTHS = (4, 8, 16)  # what the array packs into bytes (hwsim.numerics.WEIGHT_BITS)
@@ -216,7 +236,7 @@ def scalesim_array(*, rows: int, cols: int, dataflow: Dataflow | str, ifmap_sram
 
 # ---- presets: accelerator TOML files shipped in hwsim/accel/presets/ (each cites its sources) ------------------------
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
-PRESET_ORDER = ("gemmini-like", "tpu-v1-like", "edge-soc-32x32")
+PRESET_ORDER = ("gemmini-like", "tpu-v1-like", "edge-soc-32x32", "gemmini")
 
 
 def _load_presets() -> dict[str, AccelConfig]:

@@ -315,7 +315,7 @@ def weight_sram_factors(size_bytes: int, accel: AccelConfig) -> tuple[float, flo
 @functools.lru_cache(maxsize=256)
 def fixed_leakage_mw(accel: AccelConfig) -> float:
     """Standby power of the ifmap, filter and ofmap SRAMs (CACTI), summed in that order."""
-    return sum(ert.sram_leakage_mw(accel, b) for b in ert.BUFFERS)
+    return sum(ert.sram_leakage_mw(accel, b) for b in ert.BUFFERS)  # a unified scratchpad's filter share: 0
 
 
 def weight_sram_energy_pj(sram_weight_bytes: Num, latency_s: Num, weight: tuple) -> tuple[Num, Num]:
@@ -414,7 +414,7 @@ def model_cost(workload: Workload, accel: AccelConfig) -> ModelCost:
     parts = fixed_area(accel)
     area = AreaBreakdown(**parts, weight_sram_mm2=total["area_mm2"] - fixed_area_mm2(accel),
                          total_mm2=total["area_mm2"])  # fmt: skip
-    fits = True if accel.weights_on_chip else total["param_bytes"] <= accel.filter_sram_bytes
+    fits = True if accel.weights_on_chip else total["param_bytes"] <= accel.weight_buffer_bytes
     return ModelCost(
         accel=accel, heads_per_layer=workload.heads_per_layer, batch=workload.batch, layers=layers,
         total=LayerCost(name="total", heads=sum(layer.heads for layer in layers),

@@ -52,7 +52,14 @@ def buffer_width_bits(accel: AccelConfig, buffer: str) -> int:
 
 
 def buffer_size_bytes(accel: AccelConfig, buffer: str) -> int:
-    return {"ifmap": accel.ifmap_sram_bytes, "filter": accel.filter_sram_bytes, "ofmap": accel.ofmap_sram_bytes}[buffer]
+    """A buffer's size; with a unified scratchpad the filter's accesses go to the scratchpad (its size here), while
+    its area and leakage are the scratchpad's alone (:func:`owns_macro`)."""
+    return {"ifmap": accel.ifmap_sram_bytes, "filter": accel.weight_buffer_bytes, "ofmap": accel.ofmap_sram_bytes}[buffer]
+
+
+def owns_macro(accel: AccelConfig, buffer: str) -> bool:
+    """Whether ``buffer`` is an SRAM macro of its own (not the filter's share of a unified scratchpad)."""
+    return not (buffer == "filter" and accel.unified_scratchpad)
 
 
 def buffer_sram(accel: AccelConfig, buffer: str, size_bytes: int | None = None) -> SramEstimate:
@@ -72,10 +79,14 @@ def sram_write_pj_per_byte(accel: AccelConfig, buffer: str, size_bytes: int | No
 
 
 def sram_leakage_mw(accel: AccelConfig, buffer: str, size_bytes: int | None = None) -> float:
+    if size_bytes is None and not owns_macro(accel, buffer):
+        return 0.0
     return buffer_sram(accel, buffer, size_bytes).leakage_mw
 
 
 def sram_area_mm2(accel: AccelConfig, buffer: str, size_bytes: int | None = None) -> float:
+    if size_bytes is None and not owns_macro(accel, buffer):
+        return 0.0
     return buffer_sram(accel, buffer, size_bytes).area_mm2
 
 
@@ -108,7 +119,7 @@ def components(accel: AccelConfig, weight_sram_bytes: int = 0) -> tuple[Componen
                     "acc_bits": accel.acc_bits, "node_nm": node},
         notes=("Horowitz ISSCC 2014 45 nm MAC energy; TPUv1 per-MAC area anchor; CSET logic-density scaling",),
     )  # fmt: skip
-    srams = [_sram_component(accel, b) for b in BUFFERS]
+    srams = [_sram_component(accel, b) for b in BUFFERS if owns_macro(accel, b)]  # one macro for a unified pad
     if weight_sram_bytes > 0:
         srams.append(_sram_component(accel, "weight", weight_sram_bytes))
     vector = Component(

@@ -86,7 +86,10 @@ def fused_plan(t: int, length: int, n: int, dh: int, accel: AccelConfig) -> Fuse
     words_a, words_b, words_c = accel.ifmap_sram_words, accel.filter_sram_words, accel.ofmap_sram_words
     keys = max(length, n)
     tq, bk = (g.ravel() for g in np.meshgrid(tile_candidates(t), np.arange(1, keys + 1), indexing="ij"))
-    legal = (tq * dh + 2 * tq * bk <= words_a) & (2 * (3 * bk + tq - 1) * dh <= words_b)
+    if accel.unified_scratchpad:  # Q, P tiles and the K/V/R blocks share one scratchpad
+        legal = tq * dh + 2 * tq * bk + 2 * (3 * bk + tq - 1) * dh <= words_a
+    else:
+        legal = (tq * dh + 2 * tq * bk <= words_a) & (2 * (3 * bk + tq - 1) * dh <= words_b)
     legal &= 2 * tq * bk + tq * dh + 2 * tq <= words_c
     if not legal.any():
         return None

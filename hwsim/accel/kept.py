@@ -6,7 +6,8 @@ once per (model, heads, accelerator, batch, context), for the whole model, in th
 
   weights        on a ``weights_on_chip`` design they live in its weight SRAM (sized to them); otherwise they stay
                  iff all kept layer parameters (persistent vectors included) fit in half of the filter buffer (the
-                 other half double-buffers the streamed operands, as in the GEMM mapping rule)
+                 other half double-buffers the streamed operands, as in the GEMM mapping rule); with a unified
+                 scratchpad, half of it, which the position keys and the cache then share
   position keys  R W_r for every distance up to M + T - 1, per layer and head (``hwsim.workload``'s decode step):
                  they stay iff they fit in what is left of that half
   cache          the keys and values of every cached token after this step's write, per layer: they stay iff they
@@ -75,11 +76,14 @@ def footprint(spec: ModelSpec, accel: AccelConfig, heads: np.ndarray, batch: int
 def kept_flags(accel: AccelConfig, spec: ModelSpec, batch: int, step: Step, sizes: np.ndarray):
     """(weights, position keys, cache, scores) flags from :func:`footprint` sizes (arrays over configurations)."""
     params, keys, cache = sizes[..., 0], sizes[..., 1], sizes[..., 2]
-    half_filter = accel.filter_sram_bytes // 2
+    half_filter = accel.weight_buffer_bytes // 2
     weights = np.logical_or(accel.weights_on_chip, params <= half_filter)
     used = np.where(weights & (not accel.weights_on_chip), params, 0)
     position_keys = keys <= half_filter - used
-    cached = cache <= accel.ifmap_sram_bytes // 2
+    room = accel.ifmap_sram_bytes // 2
+    if accel.unified_scratchpad:  # the cache shares the scratchpad's half with what the weights already hold
+        room = room - used - np.where(position_keys, keys, 0)
+    cached = cache <= room
     per_head_scores = batch * (3 * step.keys + 2 * spec.n_persistent) * accel.input_bytes
     scores = bool(accel.fuse_attention and accel.mode is CostMode.PHYSICAL
                   and per_head_scores <= accel.ifmap_sram_bytes // 2)  # fmt: skip

@@ -149,7 +149,8 @@ def half_buffers(accel: AccelConfig, b_bits: int | None = None) -> tuple[int, in
     """Words of half the ifmap, filter and accumulator buffers (tile capacity under double buffering); the filter
     buffer's words are ``b_bits`` wide (the B operand's width: narrower weights pack more per byte)."""
     b_bits = b_bits or accel.input_bits
-    halves = accel.ifmap_sram_words // 2, accel.filter_sram_bytes * 8 // b_bits // 2, accel.ofmap_sram_words // 2
+    b_half = accel.weight_buffer_bytes * 8 // b_bits // 2  # unified: the whole shared half (then _pairs shares it)
+    halves = accel.ifmap_sram_words // 2, b_half, accel.ofmap_sram_words // 2
     if min(halves) < 1:
         raise AccelConfigError(
             f"accel '{accel.name}': physical mode needs at least 2 words in each buffer (ifmap, filter: input_bits "
@@ -162,8 +163,22 @@ def half_buffers(accel: AccelConfig, b_bits: int | None = None) -> tuple[int, in
 CONSTRAINTS = (("m", "k", 0), ("k", "n", 1), ("m", "n", 2))  # (dim, dim, buffer): A ifmap, B filter, C acc
 
 
-def _pairs(m: int, n: int, k: int, halves: tuple[int, int, int]) -> dict[str, np.ndarray]:
-    """Legal balanced tiles: every candidate pair of two dimensions, the third with the fewest trips allowed."""
+def tile_fits(accel: AccelConfig, tm: int, tn: int, tk: int, b_bits: int | None = None) -> bool:
+    """The double-buffering rule for one tile: A in half the ifmap buffer and B in half the filter buffer (or A and
+    B together in half a unified scratchpad), C in half the accumulator."""
+    b_bits = b_bits or accel.input_bits
+    half_a, half_b, half_c = half_buffers(accel, b_bits)
+    if accel.unified_scratchpad:
+        ab = tm * tk * accel.input_bits + tk * tn * b_bits <= accel.ifmap_sram_bytes // 2 * 8
+    else:
+        ab = tm * tk <= half_a and tk * tn <= half_b
+    return bool(ab and tm * tn <= half_c)
+
+
+def _pairs(m: int, n: int, k: int, halves: tuple[int, int, int],
+           shared: tuple[int, int, int] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+    """Legal balanced tiles: every candidate pair of two dimensions, the third with the fewest trips allowed.
+    ``shared`` = (bits of the unified scratchpad's half, A bits, B bits): the A and B tiles must fit it together."""
     dims = {"m": m, "n": n, "k": k}
     cands = {d: tile_candidates(v) for d, v in dims.items()}
     derived = max("mnk", key=lambda d: len(cands[d]))
@@ -178,6 +193,14 @@ def _pairs(m: int, n: int, k: int, halves: tuple[int, int, int]) -> dict[str, np
             cap = np.minimum(cap, halves[buf] // tiles[other])
         else:
             legal &= tiles[d1] * tiles[d2] <= halves[buf]
+    if shared is not None:  # A (m x k) and B (k x n) tiles in one half: bits of A + bits of B <= the half's bits
+        room, a_bits, b_bits = shared
+        if derived == "m":
+            cap = np.minimum(cap, (room - tiles["k"] * tiles["n"] * b_bits) // (tiles["k"] * a_bits))
+        elif derived == "n":
+            cap = np.minimum(cap, (room - tiles["m"] * tiles["k"] * a_bits) // (tiles["k"] * b_bits))
+        else:
+            cap = np.minimum(cap, room // (tiles["m"] * a_bits + tiles["n"] * b_bits))
     legal &= cap >= 1
     trips_d = -(-dims[derived] // np.maximum(cap, 1))
     tiles[derived] = -(-dims[derived] // trips_d)
@@ -209,7 +232,8 @@ def best_mapping(m: int, n: int, k: int, accel: AccelConfig, on: tuple[bool, boo
     if min(m, n, k) < 1:
         raise ValueError(f"best_mapping needs positive dimensions, got {(m, n, k)}")
     b_bits = b_bits or accel.input_bits
-    tiles = _pairs(m, n, k, half_buffers(accel, b_bits))
+    shared = (accel.ifmap_sram_bytes // 2 * 8, accel.input_bits, b_bits) if accel.unified_scratchpad else None
+    tiles = _pairs(m, n, k, half_buffers(accel, b_bits), shared)
     trips = {d: -(-v // tiles[d]) for d, v in (("m", m), ("n", n), ("k", k))}
     per_tile = _per_tile(accel)
     cycles = tiles_sum(per_tile["cycles"], m, n, k, tiles["m"], tiles["n"], tiles["k"])

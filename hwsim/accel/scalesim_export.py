@@ -67,7 +67,10 @@ def config_text(accel: AccelConfig, rows: Sequence[GemmRow], run_name: str, inte
     """The .cfg for ``accel`` (all sections; option names as in SCALE-Sim's shipped configs)."""
     if interface not in ("CALC", "USER"):
         raise HwsimError(f"SCALE-Sim interface bandwidth mode must be CALC or USER, got {interface!r}")
-    kb = [max(1, words // 1024) for words in (accel.ifmap_sram_words, accel.filter_sram_words, accel.ofmap_sram_words)]
+    # SCALE-Sim has separate buffers: a unified scratchpad is exported as two halves (inputs, weights)
+    split = accel.ifmap_sram_words // 2 if accel.unified_scratchpad else None
+    words = (split or accel.ifmap_sram_words, split or accel.filter_sram_words, accel.ofmap_sram_words)
+    kb = [max(1, w // 1024) for w in words]
     max_a = max((r.m * r.k for r in rows), default=1)
     max_b = max((r.k * r.n for r in rows), default=1)
     filter_offset = _offset_above(max_a, 10_000_000)
