@@ -110,6 +110,10 @@ def test_window_policy_equals_a_naive_sliding_window(family, variant):
     got = torch.cat([decode.feed(model, state, rows[:, i : i + 1]) for i in range(TOKENS)], dim=1)
     assert state.length == model.spec.memory_len + model.spec.segment_len - 1  # evicted down to the window
     assert (got - _naive_window(model, rows)).abs().max() <= 1e-5
+    for cache in ("kv", "states"):  # a prompt longer than the window, in chunks; the states cache alike
+        state = decode.start(model, 2, "window", cache)
+        chunks = torch.cat([decode.feed(model, state, rows[:, :25]), decode.feed(model, state, rows[:, 25:])], 1)
+        assert (chunks - got).abs().max() <= 1e-5
 
 
 @pytest.mark.parametrize("family", ["all_attention", "transformer_xl"])

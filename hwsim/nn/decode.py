@@ -70,9 +70,10 @@ class DecodeState:
         self.position_keys = [layer.attn.position_keys(pos) if layer.attn.n_heads else None for layer in model.layers]
 
     def make_room(self) -> int:
-        """Tokens that can enter before the next roll-over (segment policy; unbounded for window)."""
+        """Tokens that can enter as one chunk: up to the next roll-over (segment policy), or as many as keep the
+        chunk's keys within the window (window policy: the position keys cover window - 1 distances)."""
         if self.policy == "window":
-            return 1 << 30
+            return max(1, self.window - self.length)
         if self.in_segment == self.segment_len:  # segment boundary: the segment's states become the memory
             self._keep_last(self.memory_len)
             self.in_segment = 0
