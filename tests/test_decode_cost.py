@@ -164,3 +164,15 @@ def test_cli_cost_decode_and_generate(cli):
 ])  # fmt: skip
 def test_cli_cost_bad_phase_options(cli, args, fragment):
     assert_one_line_error(cli("cost", "--model", ROOT / "models" / "shim-wt103-16l.toml", *args), fragment)
+
+
+@pytest.mark.parametrize("mode", ["physical", "scalesim"])
+def test_byte_classes_add_up_and_are_never_negative(mode):
+    """scalesim mode sends every K-fold partial sum to DRAM: they are psum bytes, never cache writes."""
+    spec = load_spec(ROOT / "models" / "ptb-small.toml")
+    for preset, accel in PRESETS.items():
+        if accel.unified_scratchpad and mode == "scalesim":
+            continue
+        cost = decode_cost(spec, (8, 3, 0, 5), with_overrides(accel, {"mode": mode}), 2)
+        classes = byte_classes(cost.total)
+        assert sum(classes.values()) == cost.total.dram_bytes and min(classes.values()) >= 0, (preset, classes)

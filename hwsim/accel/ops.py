@@ -79,7 +79,8 @@ def gemm_op(g: Gemm, accel: AccelConfig, resident: frozenset[str], weights_resid
         dram_persistent_bytes=c.dram_filter_bytes if g.b_is_weight and g.name.startswith("persistent") else 0,
         dram_position_bytes=c.dram_filter_bytes if g.b_tensor == POSITION_KEY_TENSOR else 0,
         dram_cache_read_bytes=c.dram_filter_bytes if g.b_tensor in CACHE_READ_TENSORS else 0,
-        dram_cache_write_bytes=c.dram_ofmap_bytes if g.c_tensor in CACHE_WRITE_TENSORS else 0,
+        # the finished K/V written to the cache (spilled partial sums are their own class)
+        dram_cache_write_bytes=c.dram_ofmap_bytes - c.psum_spill_bytes if g.c_tensor in CACHE_WRITE_TENSORS else 0,
     )  # fmt: skip
     mapping = None
     if accel.mode is CostMode.PHYSICAL and min(g.m, g.n, g.k, g.repeat) > 0:
