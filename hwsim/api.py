@@ -59,16 +59,24 @@ def workload(spec: ModelSpec, heads_per_layer: Sequence[int] | None = None, *, b
              phase: str = "segment", context: int | None = None) -> Workload:  # fmt: skip
     """The per-layer GEMMs and vector ops of one pass: the ``segment`` pass (T queries over T + M keys) or one
     ``decode`` step after ``context`` cached tokens (default: the segment policy's average)."""
-    from hwsim.accel.generation import default_context
     from hwsim.limits import check_batch
-    from hwsim.workload import build_workload, decode_step
+    from hwsim.workload import build_workload
+
+    return build_workload(spec, _heads(spec, heads_per_layer), check_batch(batch), _step(spec, phase, context))
+
+
+def _step(spec: ModelSpec, phase: str, context: int | None):
+    """The pass of ``phase``: None for the segment pass, a decode step after ``context`` cached tokens."""
+    from hwsim.accel.generation import default_context
+    from hwsim.workload import check_step, decode_step
 
     if phase not in ("segment", "decode"):
         raise SpecError(f"workload phase must be segment or decode, got {phase!r}")
-    if phase == "segment" and context is not None:
-        raise SpecError("context applies to the decode phase")
-    step = decode_step(default_context(spec) if context is None else context) if phase == "decode" else None
-    return build_workload(spec, _heads(spec, heads_per_layer), check_batch(batch), step)
+    if phase == "segment":
+        if context is not None:
+            raise SpecError("context applies to the decode phase")
+        return None
+    return check_step(spec, decode_step(default_context(spec) if context is None else context))
 
 
 @dataclass(frozen=True)
@@ -177,7 +185,7 @@ def cost_many(spec: ModelSpec, heads: np.ndarray | Sequence[Sequence[int]],
     from hwsim.accel.batch import cost_many as many
     from hwsim.heads import format_heads
 
-    step = workload(spec, None, batch=batch, phase=phase, context=context).step if phase == "decode" else None
+    step = _step(spec, phase, context)
     matrix = np.asarray(heads, dtype=np.int64)
     columns = many(spec, matrix, load_accel(accel), batch, step=step)
     frame = pd.DataFrame({key: value for key, value in columns.items() if np.ndim(value) == 1})

@@ -83,6 +83,18 @@ class Step:
         return self.keys - self.queries
 
 
+# How a generated token's context grows (hwsim.nn.decode runs them, hwsim.accel.generation costs them): ``segment``,
+# the evaluation context (memory of the previous segment plus the current segment's tokens, rolling over every T);
+# ``window``, the last memory_len + segment_len tokens.
+CONTEXT_POLICIES = ("segment", "window")
+
+
+def check_policy(policy: str) -> str:
+    if policy not in CONTEXT_POLICIES:
+        raise SpecError(f"unknown context policy {policy!r} (choose {', '.join(CONTEXT_POLICIES)})")
+    return policy
+
+
 def segment_step(spec: ModelSpec) -> Step:
     """The evaluation pass: T queries over T + M keys."""
     return Step(kind=SEGMENT, queries=spec.segment_len, keys=spec.context_len)

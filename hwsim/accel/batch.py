@@ -16,6 +16,7 @@ table built with its flags.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -92,21 +93,21 @@ def cost_many(
         raise SpecError(f"batch must be a positive integer, got {batch}")
     heads = validate_heads_matrix(spec, heads)
     accel = accel.for_model(spec)  # the design's weight width defaults to the model's
+    index = group_index(spec, heads)
     if step is None or step.kind != DECODE:
         step = None if step is None else check_step(spec, step)
-        return _cost_rows(spec, heads, group_index(spec, heads), accel, int(batch), per_layer, step, [None], None)
+        return _cost_rows(spec, heads, index, accel, int(batch), per_layer, step, [None], None)
     step = check_step(spec, step)
-    index = group_index(spec, heads)
     per_head = per_head_count_bytes(spec, accel, int(batch), step.cached).astype(np.float64)
     sizes = _gather_sum(spec, index, [per_head], None).astype(np.int64)  # = kept.footprint, the same grouped gather
     flags = kept_flags(accel, spec, int(batch), step, sizes)
     code = sum(f.astype(np.int64) << i for i, f in enumerate(flags))  # one small int per set of flags
     present = np.flatnonzero(np.bincount(code, minlength=16))
-    kepts = [Kept(*(bool(value >> i & 1) for i in range(4))) for value in present]
+    kepts = [Kept(*(bool(value >> i & 1) for i in range(len(flags)))) for value in present]
     rank = np.searchsorted(present, code) if len(present) > 1 else None
     result = _cost_rows(spec, heads, index, accel, int(batch), per_layer, step, kepts, rank)
-    for flag, name in zip(flags, ("weights", "position_keys", "cache", "scores")):
-        result[f"kept_{name}"] = flag
+    for flag, field in zip(flags, dataclasses.fields(Kept)):
+        result[f"kept_{field.name}"] = flag
     result["cache_bytes"] = sizes[:, 2]
     return result
 

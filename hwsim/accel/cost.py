@@ -35,6 +35,7 @@ import numpy as np
 from hwsim.accel import ert, tech
 from hwsim.accel.config import AccelConfig
 from hwsim.accel.kept import Kept, decode_kept
+from hwsim.accel.mapping import packed_bytes
 from hwsim.accel.ops import attention_op, gemm_op, schedule
 from hwsim.workload import DECODE, AttentionCore, Gemm, LayerWorkload, Step, Workload
 
@@ -224,7 +225,7 @@ def layer_counts(
     """Additive counts (:data:`COUNT_KEYS`) of one layer, and its operators' costs."""
     out: dict[str, int] = {key: 0 for key in COUNT_KEYS}
     out["params"] = int(layer.params)
-    out["param_bytes"] = -(-int(layer.params) * weight_bits // 8)
+    out["param_bytes"] = packed_bytes(int(layer.params), weight_bits)
     ops, extra = layer_ops(layer, accel, weights_resident=weights_resident, kept=kept)
     for op in ops:
         for key in SUMMED_OP_KEYS:

@@ -25,24 +25,14 @@ from hwsim.accel.config import AccelConfig
 from hwsim.accel.cost import LayerCost, ModelCost, model_cost
 from hwsim.errors import SpecError
 from hwsim.spec import ModelSpec
-from hwsim.workload import SEGMENT, Step, build_workload, decode_step
+from hwsim.workload import SEGMENT, Step, build_workload, check_policy, decode_step
 
-POLICIES = ("segment", "window")
-PHASES = ("segment", "decode", "generate")
 MAX_TOKENS = 1_000_000  # prompt or new tokens: far beyond any generation anyone costs, small enough to loop over
-# Byte classes of a decode step's DRAM traffic (dram_bytes_per_token_by_class): name -> how it is taken from a cost.
-BYTE_CLASSES = ("weights", "persistent", "position_keys", "cache_read", "cache_write", "activations", "psum")
 
 
 def default_context(spec: ModelSpec) -> int:
     """The ``segment`` policy's average number of cached tokens: M + (T - 1) // 2."""
     return spec.memory_len + (spec.segment_len - 1) // 2
-
-
-def check_policy(policy: str) -> str:
-    if policy not in POLICIES:
-        raise SpecError(f"unknown context policy {policy!r} (choose {', '.join(POLICIES)})")
-    return policy
 
 
 def cached_tokens(spec: ModelSpec, position: int, policy: str) -> int:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.accel.config import AccelConfig, CostMode
+from hwsim.accel.mapping import packed_bytes
 from hwsim.spec import ModelSpec
 from hwsim.workload import CACHE_READ_TENSORS, CACHE_WRITE_TENSORS, POSITION_KEY_TENSOR, Step, layer_params
 
@@ -60,7 +61,7 @@ def per_head_count_bytes(spec: ModelSpec, accel: AccelConfig, batch: int, contex
     """(n_heads + 1, 3) int64: a layer's (parameter, position-key, cache) bytes for h = 0..n_heads heads kept."""
     h = np.arange(spec.n_heads + 1, dtype=np.int64)
     bits = accel.array_weight_bits  # the design's weight width (model_cost resolves it with for_model)
-    params = np.array([-(-int(layer_params(spec, int(x))) * bits // 8) for x in h], dtype=np.int64)
+    params = np.array([packed_bytes(int(layer_params(spec, int(x))), bits) for x in h], dtype=np.int64)
     keys = h * spec.d_head * spec.context_len * accel.input_bytes  # distances 0..M+T-1: M+T columns per head
     cache = 2 * batch * h * spec.d_head * (context + 1) * accel.input_bytes
     return np.stack([params, keys, cache], axis=1)

@@ -16,7 +16,6 @@ from hwsim.cli.common import (
     InitFromOpt,
     TrainLambdasOpt,
     TxlInitFromOpt,
-    check_report_paths,
     default_report_path,
 )
 from hwsim.sweep.backend import Backend
@@ -172,11 +171,8 @@ def _training_sweep(o: dict) -> None:
 
 def _pruning_sweep(o: dict) -> None:
     from hwsim.api import sweep
-    from hwsim.atomicio import check_output_dir
-    from hwsim.sweep.store import is_sweep_store
 
-    out = check_output_dir(DEFAULT_OUT if o["out"] is None else o["out"], "sweep", is_sweep_store)
-    check_report_paths(o["report"] or out.with_suffix(".html"), (".csv", ".json"))
+    out = DEFAULT_OUT if o["out"] is None else o["out"]  # checked, with the report paths, by hwsim.api.sweep
     limits = _budget(o["max_perplexity"], o["max_perplexity_increase"], o["max_latency_ms"], o["max_area_mm2"],
                      o["max_energy_uj"], o["max_latency_per_token_ms"], o["max_energy_per_token_uj"])
     result = sweep(o["spec_file"], out=out, report=o["report"], workers=o["workers"] or os.cpu_count() or 1,

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwsim.nn.gates import HardConcreteGate
-from hwsim.nn.quant import NumericLinear, active, integer_matmul, peak, qmatmul, quantize, rescale
+from hwsim.nn.quant import NumericLinear, active, qmatmul, quantize, times_quantized
 
 
 def relative_shift(bd: torch.Tensor, memory_len: int) -> torch.Tensor:
@@ -147,10 +147,10 @@ class RelativeAttention(nn.Module):
         probs = torch.softmax(logits.float(), dim=-1).to(q.dtype)
         qp, sp = quantize(probs, n.act_bits, dim=-1)  # one scale per row: it spans context and persistent keys
         length = k.shape[2]
-        out = _rescaled(qp[..., :length], sp, v, n, b_is_weight=False)
+        out = times_quantized(qp[..., :length], sp, v, n, b_is_weight=False)
         if self.n_persistent:
             mem_v = (self.mem_v * math.sqrt(self.n_persistent)).unsqueeze(0)  # (1, h, N, d_h)
-            out = out + _rescaled(qp[..., length:], sp, mem_v, n, b_is_weight=True)
+            out = out + times_quantized(qp[..., length:], sp, mem_v, n, b_is_weight=True)
         return out
 
     def position_keys(self, pos: torch.Tensor) -> torch.Tensor:
@@ -197,13 +197,6 @@ class RelativeAttention(nn.Module):
                 out = out * (self.full_heads / open_heads).to(out.dtype)
         out = out.transpose(1, 2).reshape(b, t, h * dh)
         return x + self.drop_proj(self.out_proj(out))
-
-
-def _rescaled(qa: torch.Tensor, sa: torch.Tensor, b: torch.Tensor, numerics, b_is_weight: bool) -> torch.Tensor:
-    """Integer product of an already quantised A (scale ``sa`` per row) with B quantised per column, rescaled."""
-    b_bits = numerics.weight_bits if b_is_weight else numerics.act_bits
-    qb, sb = quantize(b, b_bits, dim=-2)
-    return rescale(integer_matmul(qa, qb, peak(numerics.act_bits, b_bits)), sa, sb).to(b.dtype)
 
 
 def sinusoid_positions(length: int, d_model: int, clamp_len: int = 0) -> torch.Tensor:

@@ -26,8 +26,8 @@ import torch
 
 from hwsim.errors import SpecError
 from hwsim.nn.attention import attention_mask
+from hwsim.workload import check_policy
 
-POLICIES = ("segment", "window")
 CACHES = ("kv", "states")
 MAX_NEW_TOKENS = 100_000  # a guard against a typo; far beyond what anyone reads
 
@@ -53,8 +53,7 @@ class DecodeState:
     """The context of every layer for the next tokens (see the module docstring); built by :func:`start`."""
 
     def __init__(self, model, batch: int, policy: str, cache: str) -> None:
-        if policy not in POLICIES:
-            raise SpecError(f"unknown context policy {policy!r} (choose {', '.join(POLICIES)})")
+        check_policy(policy)
         if cache not in CACHES:
             raise SpecError(f"unknown decode cache {cache!r} (choose {', '.join(CACHES)})")
         spec = model.spec
@@ -66,6 +65,7 @@ class DecodeState:
         n = len(model.layers)
         self.kv = [_KeyValues() for _ in range(n)] if cache == "kv" else [None] * n
         self.states: list[torch.Tensor | None] = [None] * n
+        self.device = next(model.parameters()).device
         pos = model._positions(self.window)  # rows for distances window-1..0
         self.position_keys = [layer.attn.position_keys(pos) if layer.attn.n_heads else None for layer in model.layers]
 
@@ -81,15 +81,9 @@ class DecodeState:
 
     def mask(self, t: int, same_length: bool) -> torch.Tensor:
         """(t, length + t) allowed keys of the ``t`` new tokens."""
-        device = self.position_keys_device
         if self.policy == "window":  # key j is visible to query i if c + i - j < window
-            return attention_mask(t, self.length, self.window - 1, True, device)
-        return attention_mask(t, self.length, self.memory_len, same_length, device)
-
-    @property
-    def position_keys_device(self):
-        keys = next((k for k in self.position_keys if k is not None), None)
-        return keys.device if keys is not None else "cpu"
+            return attention_mask(t, self.length, self.window - 1, True, self.device)
+        return attention_mask(t, self.length, self.memory_len, same_length, self.device)
 
     def layer_context(self, i: int, h: torch.Tensor):
         """(memory states, KV cache) of layer ``i`` for its inputs ``h``: one of them is None."""

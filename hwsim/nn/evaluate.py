@@ -115,10 +115,7 @@ class MaskedEvaluator:
         quantised GEMMs) or in float32 (None)."""
         from hwsim.nn.prune import keep_masks
 
-        heads = validate_heads(self.spec, heads_per_layer or self.checkpoint.heads_per_layer)
-        for layer, (h, have) in enumerate(zip(heads, self.checkpoint.heads_per_layer)):
-            if h > have:
-                raise HeadsError(f"layer {layer} keeps {h} heads but the checkpoint has only {have} there")
+        heads = checkpoint_heads(self.checkpoint, heads_per_layer or self.checkpoint.heads_per_layer)
         if heads == self.checkpoint.heads_per_layer and not self.checkpoint.gated:
             self.model.set_head_mask(None)
         else:
@@ -139,12 +136,17 @@ def masked_model(checkpoint, heads_per_layer, device: str = "cpu"):
 
     model = checkpoint.build_model(device)
     if heads_per_layer is not None:
-        heads = validate_heads(checkpoint.spec, heads_per_layer)
-        for layer, (h, have) in enumerate(zip(heads, checkpoint.heads_per_layer)):
-            if h > have:
-                raise HeadsError(f"layer {layer} keeps {h} heads but the checkpoint has only {have} there")
-        model.set_head_mask(keep_masks(head_scores(checkpoint, model), heads))
+        model.set_head_mask(keep_masks(head_scores(checkpoint, model), checkpoint_heads(checkpoint, heads_per_layer)))
     return model
+
+
+def checkpoint_heads(checkpoint, heads_per_layer) -> tuple[int, ...]:
+    """``heads_per_layer`` validated against the model and against the heads the checkpoint still has."""
+    heads = validate_heads(checkpoint.spec, heads_per_layer)
+    for layer, (h, have) in enumerate(zip(heads, checkpoint.heads_per_layer)):
+        if h > have:
+            raise HeadsError(f"layer {layer} keeps {h} heads but the checkpoint has only {have} there")
+    return heads
 
 
 def evaluate(

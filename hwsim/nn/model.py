@@ -128,9 +128,6 @@ class LanguageModel(nn.Module):
     def set_numerics(self, numerics) -> None:
         """Compute every GEMM of the workload at ``numerics`` (``hwsim.numerics.Numerics``: quantised operands,
         integer accumulation; ``hwsim.nn.quant``), or in float32 again with None."""
-        from hwsim.nn.quant import forget_stored_weights
-
-        forget_stored_weights()
         for module in self.modules():
             if hasattr(module, "numerics") and module is not self:
                 module.numerics = numerics

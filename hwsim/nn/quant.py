@@ -69,6 +69,13 @@ def qmatmul(a: torch.Tensor, b: torch.Tensor, numerics: Numerics | None, b_is_we
     if not active(numerics):
         return torch.matmul(a, b)
     qa, sa = quantize(a, numerics.act_bits, dim=-1)
+    return times_quantized(qa, sa, b, numerics, b_is_weight).to(a.dtype)
+
+
+def times_quantized(qa: torch.Tensor, sa: torch.Tensor, b: torch.Tensor, numerics: Numerics,
+                    b_is_weight: bool) -> torch.Tensor:  # fmt: skip
+    """An already quantised A (``qa``, one scale per row ``sa``) times B quantised per column: the integer products
+    accumulated exactly, then rescaled (per group of 128 reduction elements for a ``g128`` weight)."""
     b_bits = numerics.weight_bits if b_is_weight else numerics.act_bits
     k = b.shape[-2]
     if numerics.scheme == "g128" and b_is_weight and k > GROUP:
@@ -77,9 +84,9 @@ def qmatmul(a: torch.Tensor, b: torch.Tensor, numerics: Numerics | None, b_is_we
             qb, sb = quantize(b[..., start : start + GROUP, :], b_bits, dim=-2)
             part = integer_matmul(qa[..., start : start + GROUP], qb, peak(numerics.act_bits, b_bits)).double()
             out = part * sb.double() if out is None else out + part * sb.double()
-        return (out * sa.double()).to(a.dtype)
+        return (out * sa.double()).to(b.dtype)
     qb, sb = quantize(b, b_bits, dim=-2)
-    return rescale(integer_matmul(qa, qb, peak(numerics.act_bits, b_bits)), sa, sb).to(a.dtype)
+    return rescale(integer_matmul(qa, qb, peak(numerics.act_bits, b_bits)), sa, sb).to(b.dtype)
 
 
 def rescale(acc: torch.Tensor, sa: torch.Tensor, sb: torch.Tensor) -> torch.Tensor:
@@ -94,33 +101,11 @@ def peak(a_bits: int, b_bits: int) -> int:
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, numerics: Numerics | None) -> torch.Tensor:
-    """``F.linear`` with the weight as the array's B operand (quantised per output channel; the quantised weight is
-    kept while the parameter is unchanged, as a deployed array stores it)."""
+    """``F.linear`` with the weight as the array's B operand (quantised per output channel)."""
     if not active(numerics):
         return F.linear(x, weight, bias)
-    if numerics.scheme == "g128" and weight.shape[-1] > GROUP:
-        out = qmatmul(x, weight.t(), numerics, b_is_weight=True)
-    else:
-        qa, sa = quantize(x, numerics.act_bits, dim=-1)
-        qb, sb = _stored_weight(weight, numerics.weight_bits)
-        out = rescale(integer_matmul(qa, qb, peak(numerics.act_bits, numerics.weight_bits)), sa, sb).to(x.dtype)
+    out = qmatmul(x, weight.t(), numerics, b_is_weight=True)
     return out if bias is None else out + bias
-
-
-_STORED: dict = {}  # (id, version, bits, ...) -> (quantised weight^T, scale): cleared by set_numerics
-
-
-def _stored_weight(weight: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
-    key = (id(weight), weight._version, bits, weight.device, tuple(weight.shape))
-    if key not in _STORED:
-        if len(_STORED) > 4096:
-            _STORED.clear()
-        _STORED[key] = quantize(weight.t(), bits, dim=-2)
-    return _STORED[key]
-
-
-def forget_stored_weights() -> None:
-    _STORED.clear()
 
 
 class NumericLinear(nn.Linear):

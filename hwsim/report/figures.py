@@ -217,7 +217,7 @@ def _stack_base(values: dict[str, list[float]], part: str) -> list[float]:
     return [sum(values[f"dram_{p}_bytes"][i] for p in below) for i in range(n)]
 
 
-# A decode step's DRAM bytes by class, bottom to top (hwsim.accel.generation.BYTE_CLASSES).
+# A decode step's DRAM bytes by class (hwsim.accel.generation.byte_classes), bottom to top.
 CLASS_COLORS = {"weights": "#1f77b4", "persistent": "#9467bd", "position_keys": "#8c564b", "cache_read": "#ff7f0e",
                 "cache_write": "#d62728", "activations": "#2ca02c", "psum": "#7f7f7f"}
 
