@@ -2,7 +2,7 @@
 
 Run from the repository root after the commands in docs/trainsweep.md ("Paper proportions") have made the
 checkpoints under tmp/ptb-ratio4/ (they are not committed: ~1-6 MB each):
-    python reports/ptb-ratio4/check_eval.py > reports/ptb-ratio4/check_eval.txt
+    python tools/check_ptb_ratio4_eval.py > reports/ptb-ratio4/check_eval.txt
 Prints one line per model (results directory, job, perplexity in results.csv, perplexity from `hwsim eval`, match)
 and exits 1 if any differs by more than 1e-9 relative. Runs the CLI in-process so that PTB is loaded once.
 """
@@ -19,7 +19,7 @@ import pandas as pd
 
 from hwsim.cli.main import run
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1] / "reports" / "ptb-ratio4"  # the committed results it checks
 
 
 def main() -> int:

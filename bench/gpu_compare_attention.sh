@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# scratch: old attention (HEAD) vs new attention (working tree), same machine, same run
+# Old attention (explicit float32 scores, the previous commit checked out under .old/) vs the working tree's SDPA
+# attention, on one GPU in one run; produced bench/results/h200-2026-11-26/compare.txt (docs/trainsweep.md).
+# Usage: git worktree add .old <commit before SDPA> && bash bench/gpu_compare_attention.sh OUTDIR
 set -u
 out=$1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
