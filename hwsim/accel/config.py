@@ -46,6 +46,13 @@ class CostMode(str, Enum):
     SCALESIM = "scalesim"  # reproduces SCALE-Sim v3 compute cycles and SRAM counts exactly
 
 
+class Schedule(str, Enum):
+    """Who picks a GEMM's tiles and how the array's cycles are counted in physical mode."""
+
+    SEARCH = "search"  # hwsim's mapping search (fewest DRAM bytes) and fold timing (hwsim.accel.mapping)
+    GEMMINI = "gemmini"  # Gemmini's software tiling and execute-pipeline timing, from its sources (hwsim.accel.gemmini)
+
+
 @dataclass(frozen=True, kw_only=True)
 class AccelConfig:
     """A systolic-array accelerator. SRAM sizes in bytes; ``ofmap`` is the accumulator buffer (acc_bits words)."""
@@ -78,6 +85,9 @@ class AccelConfig:
     # One scratchpad for inputs and weights (Gemmini's layout): ifmap_sram_bytes is its size, filter_sram_bytes must
     # be 0, and a GEMM's A and B tiles share its half (the mapper, fused attention and residency respect it).
     unified_scratchpad: bool = False
+    # search: hwsim's mapper; gemmini: tiles and cycles as ucb-bar/gemmini schedules a weight-stationary GEMM
+    # (needs ws, a square array, a unified scratchpad, physical mode, no fused attention).
+    schedule: Schedule = Schedule.SEARCH
 
     def __post_init__(self) -> None:
         check_name(self.name, "accelerator", AccelConfigError)
@@ -93,6 +103,11 @@ class AccelConfig:
             raise AccelConfigError(
                 f"accel '{self.name}': unknown mode {self.mode!r} (choose {', '.join(m.value for m in CostMode)})"
             ) from None
+        try:
+            object.__setattr__(self, "schedule", Schedule(self.schedule))
+        except ValueError:
+            raise AccelConfigError(f"accel '{self.name}': unknown schedule {self.schedule!r} "
+                                   f"(choose {', '.join(s.value for s in Schedule)})") from None
         for field in ("rows", "cols", "ifmap_sram_bytes", "ofmap_sram_bytes", "vector_lanes"):
             _check_int(self, field, minimum=1)
         if not isinstance(self.unified_scratchpad, bool):
@@ -128,6 +143,8 @@ class AccelConfig:
             check_weight_bits(self.weight_bits, f"accel '{self.name}'")
         if self.acc_bits < self.input_bits:
             raise AccelConfigError(f"accel '{self.name}': acc_bits ({self.acc_bits}) is narrower than input_bits")
+        if self.schedule is Schedule.GEMMINI:
+            _check_gemmini(self)
         try:
             check_node(self.tech_node_nm)
             object.__setattr__(self, "dram_type", dram_tech(self.dram_type).name)
@@ -183,6 +200,9 @@ class AccelConfig:
             del out["weight_bits"]
         if not out["unified_scratchpad"]:
             del out["unified_scratchpad"]
+        out["schedule"] = self.schedule.value
+        if self.schedule is Schedule.SEARCH:
+            del out["schedule"]
         return out
 
     @property
@@ -198,6 +218,29 @@ def check_weight_bits(bits: Any, where: str) -> None:
     if isinstance(bits, bool) or bits not in WEIGHT_WIDTHS:
         raise AccelConfigError(f"{where}: weight_bits must be one of {', '.join(map(str, WEIGHT_WIDTHS))} (widths the "
                                f"array packs into bytes), got {bits!r}")
+
+
+def _check_gemmini(cfg: AccelConfig) -> None:
+    """What Gemmini's schedule assumes (hwsim.accel.gemmini): its mesh, its memories, room for one tile of blocks."""
+    needs = []
+    if cfg.dataflow is not Dataflow.WS:
+        needs.append("dataflow = ws")
+    if cfg.rows != cfg.cols:
+        needs.append("a square array (rows = cols: Gemmini's DIM)")
+    if not cfg.unified_scratchpad:
+        needs.append("unified_scratchpad = true")
+    if cfg.mode is not CostMode.PHYSICAL:
+        needs.append("mode = physical")
+    if cfg.fuse_attention:
+        needs.append("fuse_attention = false (Gemmini runs attention as GEMMs)")
+    dim = cfg.rows
+    # Double-buffered halves: one DIM x DIM block of A and one of B in half the scratchpad, one of C in half the
+    # accumulator (gemmini-rocc-tests include/gemmini.h l. 1145-1165).
+    if cfg.ifmap_sram_bytes // 2 < 2 * dim * dim * cfg.input_bytes or cfg.ofmap_sram_bytes // 2 < dim * dim * cfg.acc_bytes:
+        needs.append(f"room for one {dim} x {dim} block of A and B in half the scratchpad and of C in half the "
+                     f"accumulator")
+    if needs:
+        raise AccelConfigError(f"accel '{cfg.name}': schedule = gemmini needs {'; '.join(needs)}")
 
 
 def _check_int(cfg: AccelConfig, field: str, minimum: int) -> None:

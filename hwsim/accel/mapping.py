@@ -21,6 +21,9 @@ six orders, memoised per (shape, accelerator, on-chip operands).
 
 Inside a tile the array runs the dataflow's fold schedule (``hwsim.accel.gemm``): folds = ceil(Sr/R) ceil(Sc/C)
 of max(T, R) cycles each (consecutive folds and tiles overlap), plus one pipeline fill and drain of 2R + C - 3.
+
+``schedule = "gemmini"`` replaces the search with Gemmini's own tiling and loop order, its one-load reuse of small
+operands, and its execute pipeline's cycles (``hwsim.accel.gemmini``); the counts below are then of that schedule.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from hwsim.accel.config import AccelConfig, Dataflow
+from hwsim.accel import gemmini
+from hwsim.accel.config import AccelConfig, Dataflow, Schedule
 from hwsim.errors import AccelConfigError
 
 ORDERS = ("mnk", "mkn", "nmk", "nkm", "kmn", "knm")  # outer -> inner
@@ -115,6 +119,8 @@ def _per_tile(accel: AccelConfig):
         return -(-sr // rows) * -(-sc // cols)
 
     def cycles(tm, tn, tk):
+        if accel.schedule is Schedule.GEMMINI:
+            return gemmini.tile_cycles(rows, tm, tn, tk)
         return folds(tm, tn, tk) * np.maximum(shape(tm, tn, tk)[2], rows)
 
     def used(tm, tn, tk):
@@ -133,6 +139,13 @@ def _per_tile(accel: AccelConfig):
         return tm * tn if df is Dataflow.OS else tm * tn * -(-tk // rows)
 
     return dict(folds=folds, cycles=cycles, used=used, if_reads=if_reads, f_reads=f_reads, of_writes=of_writes)
+
+
+def pipeline_cycles(accel: AccelConfig, m: int) -> int:
+    """Once per GEMM: the array's fill and drain (one fold's 2R + C - 3; Gemmini: its last request and drain)."""
+    if accel.schedule is Schedule.GEMMINI:
+        return gemmini.tail_cycles(accel.rows, m)
+    return 2 * accel.rows + accel.cols - 3
 
 
 def first_fold_words(accel: AccelConfig, tm, tn, tk):
@@ -212,10 +225,10 @@ def packed_bytes(words, bits: int):
     return -(-(words * bits) // 8)
 
 
-def _traffic_bytes(accel: AccelConfig, m, n, k, trips, order, on: tuple[bool, bool, bool], b_bits: int):
-    """DRAM bytes of one loop order (ints or arrays of trips): the rule in the module docstring."""
+def _traffic_bytes(accel: AccelConfig, m, n, k, refs, on: tuple[bool, bool, bool], b_bits: int):
+    """DRAM bytes given each operand's fetch count (ints or arrays): the rule in the module docstring."""
     ib, ab = accel.input_bytes, accel.acc_bytes
-    ref_a, ref_b, ref_c = (refetch(x, order, trips) for x in "abc")
+    ref_a, ref_b, ref_c = refs
     a_bytes = 0 if on[0] else m * k * ref_a * ib
     b_bytes = 0 if on[1] else packed_bytes(k * n * ref_b, b_bits)
     c_bytes = 0 if on[2] else m * n * ib
@@ -232,6 +245,8 @@ def best_mapping(m: int, n: int, k: int, accel: AccelConfig, on: tuple[bool, boo
     if min(m, n, k) < 1:
         raise ValueError(f"best_mapping needs positive dimensions, got {(m, n, k)}")
     b_bits = b_bits or accel.input_bits
+    if accel.schedule is Schedule.GEMMINI:
+        return _gemmini_mapping(m, n, k, accel, on, b_bits)
     shared = (accel.ifmap_sram_bytes // 2 * 8, accel.input_bits, b_bits) if accel.unified_scratchpad else None
     tiles = _pairs(m, n, k, half_buffers(accel, b_bits), shared)
     trips = {d: -(-v // tiles[d]) for d, v in (("m", m), ("n", n), ("k", k))}
@@ -240,12 +255,13 @@ def best_mapping(m: int, n: int, k: int, accel: AccelConfig, on: tuple[bool, boo
     sram = sum(tiles_sum(per_tile[name], m, n, k, tiles["m"], tiles["n"], tiles["k"])
                for name in ("if_reads", "f_reads", "of_writes"))  # fmt: skip
     n_pairs = len(tiles["m"])
-    traffic = np.stack([np.broadcast_to(_traffic_bytes(accel, m, n, k, trips, order, on, b_bits), (n_pairs,))
+    traffic = np.stack([np.broadcast_to(_traffic_bytes(accel, m, n, k, [refetch(x, order, trips) for x in "abc"], on,
+                                                       b_bits), (n_pairs,))
                         for order in ORDERS])  # fmt: skip  # (6 orders, pairs)
     fa, fb = first_fold_words(accel, tiles["m"], tiles["n"], tiles["k"])
     first = np.where(on[0], 0, fa * accel.input_bytes) + np.where(on[1], 0, packed_bytes(fb, b_bits))
     prologue = np.ceil(first / accel.dram_bytes_per_cycle)
-    compute = cycles + 2 * accel.rows + accel.cols - 3
+    compute = cycles + pipeline_cycles(accel, m)
     order_idx = np.repeat(np.arange(len(ORDERS)), n_pairs)
     pair_idx = np.tile(np.arange(n_pairs), len(ORDERS))
     keys = (pair_idx, order_idx, prologue[pair_idx], sram[pair_idx], compute[pair_idx], traffic.ravel())
@@ -255,6 +271,16 @@ def best_mapping(m: int, n: int, k: int, accel: AccelConfig, on: tuple[bool, boo
                        b_bits)  # fmt: skip
 
 
+def _gemmini_mapping(m: int, n: int, k: int, accel: AccelConfig, on: tuple[bool, bool, bool], b_bits: int) -> Mapping:
+    """Gemmini's tile (whole DIM blocks, the last tile smaller) walked i0, j0, k0 (hwsim.accel.gemmini)."""
+    dim = accel.rows
+    tile = gemmini.tiles(m, n, k, dim=dim, spad_bytes=accel.ifmap_sram_bytes, acc_bytes=accel.ofmap_sram_bytes,
+                         input_bytes=accel.input_bytes, acc_word_bytes=accel.acc_bytes,
+                         b_rows_per_row=b_bits / accel.input_bits)  # fmt: skip
+    tm, tn, tk = (min(d, t * dim) for d, t in zip((m, n, k), tile))
+    return mapping_for(m, n, k, accel, "mnk", tm, tn, tk, on, b_bits)
+
+
 def mapping_for(
     m: int, n: int, k: int, accel: AccelConfig, order: str, tile_m: int, tile_n: int, tile_k: int,
     on: tuple[bool, bool, bool] = (False,) * 3, b_bits: int | None = None,
@@ -262,6 +288,10 @@ def mapping_for(
     """Counts of one given schedule (legality is the caller's business; :func:`best_mapping` only asks legal ones)."""
     trips = {"m": -(-m // tile_m), "n": -(-n // tile_n), "k": -(-k // tile_k)}
     ref = {x: int(refetch(x, order, trips)) for x in "abc"}
+    if accel.schedule is Schedule.GEMMINI:  # an operand in at most two tiles is loaded once (gemmini.h)
+        a_once, b_once = gemmini.loaded_once(trips["m"], trips["n"], trips["k"])
+        ref["a"], ref["b"] = (1 if a_once else ref["a"]), (1 if b_once else ref["b"])
+    b_bits = b_bits or accel.input_bits
     pt = _per_tile(accel)
 
     def total(name: str) -> int:
@@ -275,9 +305,9 @@ def mapping_for(
         refetch_a=ref["a"], refetch_b=ref["b"], refetch_c=ref["c"],
         dram_a_words=0 if on[0] else m * k * ref["a"], dram_b_words=0 if on[1] else k * n * ref["b"],
         dram_c_words=0 if on[2] else m * n, psum_spill_words=m * n * (ref["c"] - 1),
-        dram_bytes=int(_traffic_bytes(accel, m, n, k, trips, order, on, b_bits or accel.input_bits)),
+        dram_bytes=int(_traffic_bytes(accel, m, n, k, (ref["a"], ref["b"], ref["c"]), on, b_bits)),
         fill_a_words=m * k * ref["a"], fill_b_words=k * n * ref["b"],
-        folds=total("folds"), compute_cycles=total("cycles") + 2 * accel.rows + accel.cols - 3,
+        folds=total("folds"), compute_cycles=total("cycles") + pipeline_cycles(accel, m),
         used_pe_folds=total("used"), sram_ifmap_reads=total("if_reads"), sram_filter_reads=total("f_reads"),
         sram_ofmap_writes=writes, sram_ofmap_reads=writes - m * n,
         first_a_words=int(fa), first_b_words=int(fb),
