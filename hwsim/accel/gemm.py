@@ -296,7 +296,8 @@ def gemm_report(m: int, n: int, k: int, accel: AccelConfig, repeat: int = 1) -> 
     """``hwsim gemm``'s output: the shape, the array, every count, latency and (physical mode) the mapping."""
     cost = gemm_cost(m, n, k, accel, repeat).to_dict()
     result = {"m": m, "n": n, "k": k, "repeat": repeat, "accel": accel.name, "rows": accel.rows, "cols": accel.cols,
-              "dataflow": accel.dataflow.value, "mode": accel.mode.value, **cost}  # fmt: skip
+              "dataflow": accel.dataflow.value, "mode": accel.mode.value, "schedule": accel.schedule.value,
+              **cost}  # fmt: skip
     result["latency_s"] = result["total_cycles"] / accel.clock_hz
     physical = accel.mode is CostMode.PHYSICAL and min(m, n, k, repeat) > 0
     result["mapping"] = best_mapping(m, n, k, accel).to_dict() if physical else None
