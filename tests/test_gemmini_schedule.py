@@ -169,3 +169,23 @@ def test_cli_gemm_and_cost_on_gemminis_schedule(tmp_path, cli):
                           "schedule = gemmini needs dataflow = ws")
     result = cli("cost", "--model", ROOT / "models" / "ptb-small.toml", "--accel", "gemmini", "--json")
     assert result.code == 0 and json.loads(result.out)["total"]["cycles"] > 0
+
+
+def test_a_sweep_grid_over_the_schedule(tmp_path, cli):
+    """`--grid schedule=search,gemmini`: the same design under hwsim's search and Gemmini's schedule, side by side."""
+    import csv
+
+    out = tmp_path / "p"
+    result = cli("sweep", "--model", ROOT / "models" / "ptb-small.toml", "--accel", "gemmini", "--grid",
+                 "schedule=search,gemmini", "--heads-per-layer", "8,8,8,8", "--out", out, "--no-progress")  # fmt: skip
+    assert result.code == 0, result.err
+    rows = {row["accel"]: row for row in csv.DictReader((tmp_path / "p.csv").open())}
+    from hwsim.accel.config import with_overrides
+    from hwsim.accel.cost import model_cost
+    from hwsim.spec import load_spec
+    from hwsim.workload import build_workload
+
+    w = build_workload(load_spec(ROOT / "models" / "ptb-small.toml"))
+    for schedule in ("search", "gemmini"):
+        cost = model_cost(w, with_overrides(G16, {"schedule": schedule}))
+        assert int(rows[f"gemmini[schedule={schedule}]"]["cycles"]) == cost.total.cycles

@@ -36,8 +36,9 @@ writes to one accumulator row 4 cycles apart). So:
 
 Compute cycles of an M x K by K x N GEMM = DIM ceil(M/DIM) ceil(N/DIM) ceil(K/DIM) + max(last rows, 4) + R + C + 4,
 independent of the tiling (tiles are whole blocks). Not modelled: scratchpad bank conflicts between A and the next
-weights (LoopMatmul places them in different banks), DMA and reservation-station stalls (the bandwidth model
-covers DRAM), bias loads (hwsim's GEMMs have none).
+weights (each loop's A grows from the start of its half of the scratchpad and B from the end, LoopMatmul.scala
+l. 387, 1296-1297, so they share a bank only when a tile's A or B outgrows one bank), DMA and reservation-station
+stalls (the bandwidth model covers DRAM), bias loads (hwsim's GEMMs have none).
 """
 
 from __future__ import annotations
