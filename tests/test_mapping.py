@@ -106,3 +106,90 @@ def test_too_small_buffers_are_an_error():
     accel = with_overrides(PRESETS["gemmini-like"], {"ofmap_sram_bytes": 4})
     with pytest.raises(AccelConfigError, match="at least 2 words"):
         gemm_cost(8, 8, 8, accel)
+
+
+def brute_force_latency(m: int, n: int, k: int, accel: AccelConfig) -> int:
+    """The fewest total cycles over every tile size 1..D and loop order, from first principles: each actual tile
+    (edge tiles included) runs ceil(Sr/R) ceil(Sc/C) folds of max(T, R) cycles, plus 2R + C - 3 once; DRAM cycles
+    are the rule's bytes over the bandwidth; the prologue is the first fold's operand bytes; total =
+    max(compute, DRAM) + prologue (the double-buffered model of hwsim.accel.gemm)."""
+    rows, cols, bpc = accel.rows, accel.cols, accel.dram_bytes_per_cycle
+    half_a, half_b, half_c = accel.ifmap_sram_bytes // 2, accel.filter_sram_bytes // 2, accel.ofmap_sram_bytes // 8
+    best = None
+    for tm, tn, tk in itertools.product(range(1, m + 1), range(1, n + 1), range(1, k + 1)):
+        if tm * tk > half_a or tk * tn > half_b or tm * tn > half_c:
+            continue
+        compute = 2 * rows + cols - 3
+        for i, j, l in itertools.product(range(0, m, tm), range(0, n, tn), range(0, k, tk)):
+            sm, sn, sk = min(tm, m - i), min(tn, n - j), min(tk, k - l)
+            sr, sc, t = {"os": (sm, sn, sk), "ws": (sk, sn, sm), "is": (sk, sm, sn)}[accel.dataflow.value]
+            compute += math.ceil(sr / rows) * math.ceil(sc / cols) * max(t, rows)
+        sr, sc, _ = {"os": (tm, tn, tk), "ws": (tk, tn, tm), "is": (tk, tm, tn)}[accel.dataflow.value]
+        first = {"os": min(tm, rows) * tk + tk * min(tn, cols), "ws": tm * min(tk, rows) + min(tk, rows) * min(tn, cols),
+                 "is": min(tk, rows) * min(tm, cols) + min(tk, rows) * tn}[accel.dataflow.value]  # fmt: skip
+        trips = {"m": math.ceil(m / tm), "n": math.ceil(n / tn), "k": math.ceil(k / tk)}
+        for order in ORDERS:
+            refetch = {}
+            for operand, deps in (("a", "mk"), ("b", "kn"), ("c", "mn")):
+                ignored = next(loop for loop in "mnk" if loop not in deps)
+                moves = any(trips[loop] > 1 for loop in order[order.index(ignored) + 1 :] if loop in deps)
+                refetch[operand] = trips[ignored] if moves else 1
+            dram = m * k * refetch["a"] + k * n * refetch["b"] + m * n + 2 * m * n * (refetch["c"] - 1) * 4
+            total = max(compute, math.ceil(dram / bpc)) + math.ceil(first / bpc)
+            best = total if best is None else min(best, total)
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    m=st.integers(1, 12), n=st.integers(1, 12), k=st.integers(1, 12), half_a=st.integers(4, 60),
+    half_b=st.integers(4, 60), half_c=st.integers(4, 60), df=st.sampled_from(["os", "ws", "is"]),
+    side=st.sampled_from([2, 3, 4]), bandwidth=st.sampled_from([0.5e9, 4e9, 1e12]),
+)  # fmt: skip
+def test_latency_objective_against_brute_force(m, n, k, half_a, half_b, half_c, df, side, bandwidth):
+    """mapping_objective = latency on small GEMMs (every tile tried): the brute force's fewest total cycles; never
+    slower than the dram objective's mapping, whose bytes are a floor."""
+    accel = with_overrides(_accel(half_a, half_b, half_c, rows=side, cols=side, df=df),
+                           {"dram_bandwidth_bytes_per_s": bandwidth, "mapping_objective": "latency"})  # fmt: skip
+    fast = gemm_cost(m, n, k, accel)
+    lean = gemm_cost(m, n, k, with_overrides(accel, {"mapping_objective": "dram"}))
+    assert fast.total_cycles <= lean.total_cycles and fast.dram_bytes >= lean.dram_bytes
+    assert fast.total_cycles == brute_force_latency(m, n, k, accel)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    m=st.integers(1, 600), n=st.integers(1, 600), k=st.integers(1, 600), half_a=st.integers(64, 8000),
+    half_b=st.integers(64, 8000), half_c=st.integers(16, 2000), df=st.sampled_from(["os", "ws", "is"]),
+    side=st.sampled_from([4, 8, 16]), bandwidth=st.sampled_from([1e9, 16e9, 1e13]),
+)  # fmt: skip
+def test_latency_objective_on_large_gemms(m, n, k, half_a, half_b, half_c, df, side, bandwidth):
+    """Beyond the exhaustive size the candidates are balanced tiles, balanced whole multiples of the array side and
+    the largest tile that fits: never slower than the dram objective, never fewer bytes, never below the bounds."""
+    accel = with_overrides(_accel(half_a, half_b, half_c, rows=side, cols=side, df=df),
+                           {"dram_bandwidth_bytes_per_s": bandwidth, "mapping_objective": "latency"})  # fmt: skip
+    fast = gemm_cost(m, n, k, accel)
+    lean = gemm_cost(m, n, k, with_overrides(accel, {"mapping_objective": "dram"}))
+    assert fast.total_cycles <= lean.total_cycles and fast.dram_bytes >= lean.dram_bytes
+    assert fast.compute_cycles >= math.ceil(m * n * k / side**2)  # every MAC on some PE
+    mp = best_mapping(m, n, k, accel)
+    assert mp.tile_m * mp.tile_k <= half_a and mp.tile_k * mp.tile_n <= half_b and mp.tile_m * mp.tile_n <= half_c
+
+
+def test_latency_objective_keeps_the_array_full():
+    """Issue 17's 8 x 8 array (16 KiB accumulator): the bytes-first tile of 512 x 768 x 3072 is 1 column wide (8x
+    the cycles); latency first keeps every column busy for 6 % more bytes (hand: 512 * 768 * 3072 / 64 MACs per
+    cycle = 18,874,368 cycles at full use)."""
+    from hwsim.accel.validation import GEMMINI_8X8
+
+    lean = with_overrides(GEMMINI_8X8, {"schedule": "search"})
+    fast = with_overrides(lean, {"mapping_objective": "latency"})
+    assert best_mapping(512, 768, 3072, lean).tile_n == 1
+    full = 512 * 768 * 3072 // 64
+    assert gemm_cost(512, 768, 3072, lean).compute_cycles > 7.9 * full
+    assert gemm_cost(512, 768, 3072, fast).compute_cycles < 1.001 * full
+    assert gemm_cost(512, 768, 3072, fast).dram_bytes < 1.07 * gemm_cost(512, 768, 3072, lean).dram_bytes
+    with pytest.raises(AccelConfigError, match="mapping_objective applies to hwsim's mapping search"):
+        with_overrides(GEMMINI_8X8, {"mapping_objective": "latency"})
+    with pytest.raises(AccelConfigError, match="unknown mapping_objective"):
+        with_overrides(lean, {"mapping_objective": "speed"})

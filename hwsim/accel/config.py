@@ -53,6 +53,13 @@ class Schedule(str, Enum):
     GEMMINI = "gemmini"  # Gemmini's software tiling and execute-pipeline timing, from its sources (hwsim.accel.gemmini)
 
 
+class MappingObjective(str, Enum):
+    """What the mapping search minimises first (physical mode, schedule = search)."""
+
+    DRAM = "dram"  # fewest DRAM bytes, then fewest compute cycles (the optimum of the tiling rule)
+    LATENCY = "latency"  # fewest total cycles under the bandwidth model, then fewest DRAM bytes
+
+
 @dataclass(frozen=True, kw_only=True)
 class AccelConfig:
     """A systolic-array accelerator. SRAM sizes in bytes; ``ofmap`` is the accumulator buffer (acc_bits words)."""
@@ -88,6 +95,9 @@ class AccelConfig:
     # search: hwsim's mapper; gemmini: tiles and cycles as ucb-bar/gemmini schedules a weight-stationary GEMM
     # (needs ws, a square array, a unified scratchpad, physical mode, no fused attention).
     schedule: Schedule = Schedule.SEARCH
+    # dram: the search minimises DRAM bytes (energy), cycles break ties; latency: total cycles first, and tiles may
+    # also be whole multiples of the array (a compute-bound GEMM keeps the array full at the price of some bytes).
+    mapping_objective: MappingObjective = MappingObjective.DRAM
 
     def __post_init__(self) -> None:
         check_name(self.name, "accelerator", AccelConfigError)
@@ -108,6 +118,15 @@ class AccelConfig:
         except ValueError:
             raise AccelConfigError(f"accel '{self.name}': unknown schedule {self.schedule!r} "
                                    f"(choose {', '.join(s.value for s in Schedule)})") from None
+        try:
+            object.__setattr__(self, "mapping_objective", MappingObjective(self.mapping_objective))
+        except ValueError:
+            raise AccelConfigError(f"accel '{self.name}': unknown mapping_objective {self.mapping_objective!r} "
+                                   f"(choose {', '.join(o.value for o in MappingObjective)})") from None
+        if self.mapping_objective is not MappingObjective.DRAM and (
+                self.schedule is not Schedule.SEARCH or CostMode(self.mode) is not CostMode.PHYSICAL):
+            raise AccelConfigError(f"accel '{self.name}': mapping_objective applies to hwsim's mapping search "
+                                   f"(mode = physical, schedule = search)")
         for field in ("rows", "cols", "ifmap_sram_bytes", "ofmap_sram_bytes", "vector_lanes"):
             _check_int(self, field, minimum=1)
         if not isinstance(self.unified_scratchpad, bool):
@@ -200,9 +219,11 @@ class AccelConfig:
             del out["weight_bits"]
         if not out["unified_scratchpad"]:
             del out["unified_scratchpad"]
-        out["schedule"] = self.schedule.value
+        out["schedule"], out["mapping_objective"] = self.schedule.value, self.mapping_objective.value
         if self.schedule is Schedule.SEARCH:
             del out["schedule"]
+        if self.mapping_objective is MappingObjective.DRAM:
+            del out["mapping_objective"]
         return out
 
     @property

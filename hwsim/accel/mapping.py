@@ -1,4 +1,4 @@
-"""Mapping search for one GEMM in physical mode: tile sizes and loop order that minimise DRAM bytes.
+"""Mapping search for one GEMM in physical mode: tile sizes and loop order that minimise DRAM bytes (or latency).
 
 C[M x N] = A[M x K] @ B[K x N] is cut into tiles (Tm, Tn, Tk) walked by three nested tile loops (six orders).
 The rule (shared/reference/mapping.md):
@@ -15,9 +15,17 @@ Ties in DRAM bytes go to fewer compute cycles, then to fewer array SRAM accesses
 then to a shorter prologue (first-fold operand bytes), then to the first loop order in :data:`ORDERS`.
 Tiles are balanced: a dimension D cut into t trips uses tiles of ceil(D / t) (the last one smaller), so only
 trip counts are searched: the distinct values of ceil(D / T), about 2 sqrt(D) per dimension (mapping.md).
+A dimension the dataflow folds over an array side S may also take whole multiples of S, balanced over its
+ceil(D / S) blocks: the same trips as some balanced tile, hence the same bytes, but no part-filled fold inside a
+tile (traffic depends on trips only, so these never lower the bytes optimum; they win its cycle tie-break).
 Traffic never grows with a tile, so for each pair of candidates of the two dimensions with fewer candidates, the
-third dimension takes the fewest trips its buffers allow: the search is one numpy pass over those pairs and the
-six orders, memoised per (shape, accelerator, on-chip operands).
+third dimension takes the fewest trips its buffers allow (and, if folded, the largest multiple of S that fits):
+the search is one numpy pass over those pairs and the six orders, memoised per (shape, accelerator, on-chip
+operands).
+
+``mapping_objective = "latency"`` ranks the same candidates by the bandwidth model's total cycles,
+max(compute, DRAM cycles) + prologue (``hwsim.accel.gemm``), then by DRAM bytes: a compute-bound GEMM keeps the
+array full at the price of some bytes, where the default ("dram") keeps the fewest bytes whatever the folds.
 
 Inside a tile the array runs the dataflow's fold schedule (``hwsim.accel.gemm``): folds = ceil(Sr/R) ceil(Sc/C)
 of max(T, R) cycles each (consecutive folds and tiles overlap), plus one pipeline fill and drain of 2R + C - 3.
@@ -35,7 +43,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from hwsim.accel import gemmini
-from hwsim.accel.config import AccelConfig, Dataflow, Schedule
+from hwsim.accel.config import AccelConfig, Dataflow, MappingObjective, Schedule
 from hwsim.errors import AccelConfigError
 
 ORDERS = ("mnk", "mkn", "nmk", "nkm", "kmn", "knm")  # outer -> inner
@@ -179,21 +187,29 @@ CONSTRAINTS = (("m", "k", 0), ("k", "n", 1), ("m", "n", 2))  # (dim, dim, buffer
 def tile_fits(accel: AccelConfig, tm: int, tn: int, tk: int, b_bits: int | None = None) -> bool:
     """The double-buffering rule for one tile: A in half the ifmap buffer and B in half the filter buffer (or A and
     B together in half a unified scratchpad), C in half the accumulator."""
+    return bool(fits_mask(accel, tm, tn, tk, b_bits))
+
+
+def fits_mask(accel: AccelConfig, tm, tn, tk, b_bits: int | None = None):
+    """:func:`tile_fits` on ints or int arrays (an array of bools)."""
     b_bits = b_bits or accel.input_bits
     half_a, half_b, half_c = half_buffers(accel, b_bits)
     if accel.unified_scratchpad:
         ab = tm * tk * accel.input_bits + tk * tn * b_bits <= accel.ifmap_sram_bytes // 2 * 8
     else:
-        ab = tm * tk <= half_a and tk * tn <= half_b
-    return bool(ab and tm * tn <= half_c)
+        ab = (tm * tk <= half_a) & (tk * tn <= half_b)
+    return ab & (tm * tn <= half_c)
 
 
-def _pairs(m: int, n: int, k: int, halves: tuple[int, int, int],
-           shared: tuple[int, int, int] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+def _pairs(m: int, n: int, k: int, halves: tuple[int, int, int], shared: tuple[int, int, int] | None = None,
+           sides: dict[str, int] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
     """Legal balanced tiles: every candidate pair of two dimensions, the third with the fewest trips allowed.
-    ``shared`` = (bits of the unified scratchpad's half, A bits, B bits): the A and B tiles must fit it together."""
+    ``shared`` = (bits of the unified scratchpad's half, A bits, B bits): the A and B tiles must fit it together.
+    ``sides``: the array side each folded dimension is folded over; its tiles may also be whole multiples of it
+    (balanced over blocks of the side), and the third dimension may also take the largest such multiple."""
     dims = {"m": m, "n": n, "k": k}
-    cands = {d: tile_candidates(v) for d, v in dims.items()}
+    sides = sides or {}
+    cands = {d: _with_aligned(tile_candidates(v), v, sides.get(d)) for d, v in dims.items()}
     derived = max("mnk", key=lambda d: len(cands[d]))
     x, y = (d for d in "mnk" if d != derived)
     gx, gy = np.meshgrid(cands[x], cands[y], indexing="ij")
@@ -217,7 +233,43 @@ def _pairs(m: int, n: int, k: int, halves: tuple[int, int, int],
     legal &= cap >= 1
     trips_d = -(-dims[derived] // np.maximum(cap, 1))
     tiles[derived] = -(-dims[derived] // trips_d)
+    side = sides.get(derived)
+    if side:  # also the largest tile that fits and the largest whole multiple of the side, where they differ
+        largest = np.minimum(cap, dims[derived])
+        variants = [largest, largest // side * side]
+        base = {d: t[legal] for d, t in tiles.items()}
+        for variant in variants:
+            extra = legal & (variant >= 1) & (variant != tiles[derived])
+            base = {d: np.concatenate([base[d], variant[extra] if d == derived else tiles[d][extra]]) for d in tiles}
+        return base
     return {d: t[legal] for d, t in tiles.items()}
+
+
+EXHAUSTIVE_TILES = 50_000  # latency objective: GEMMs with at most this many (Tm, Tn, Tk) triples try every one
+
+
+def _all_tiles(m: int, n: int, k: int, accel: AccelConfig, b_bits: int) -> dict[str, np.ndarray]:
+    """Every legal tile size 1..D of every dimension (small GEMMs, where edge tiles and the prologue matter)."""
+    gm, gn, gk = (g.ravel() for g in np.meshgrid(np.arange(1, m + 1), np.arange(1, n + 1), np.arange(1, k + 1),
+                                                  indexing="ij"))  # fmt: skip
+    legal = fits_mask(accel, gm, gn, gk, b_bits)
+    return {"m": gm[legal], "n": gn[legal], "k": gk[legal]}
+
+
+def _with_aligned(candidates: np.ndarray, d: int, side: int | None) -> np.ndarray:
+    """Balanced tiles, plus (given an array side) balanced whole multiples of the side, largest first."""
+    if not side or d <= side:
+        return candidates
+    blocks = side * tile_candidates(-(-d // side))
+    return np.unique(np.concatenate([candidates, np.minimum(blocks, d)]))[::-1]
+
+
+def folded_sides(accel: AccelConfig) -> dict[str, int]:
+    """The GEMM dimensions the dataflow folds over the array's rows and columns (scalesim.md §3)."""
+    rows, cols = accel.rows, accel.cols
+    if accel.dataflow is Dataflow.OS:
+        return {"m": rows, "n": cols}
+    return {"k": rows, "n": cols} if accel.dataflow is Dataflow.WS else {"k": rows, "m": cols}
 
 
 def packed_bytes(words, bits: int):
@@ -238,7 +290,8 @@ def _traffic_bytes(accel: AccelConfig, m, n, k, refs, on: tuple[bool, bool, bool
 @functools.lru_cache(maxsize=1 << 16)
 def best_mapping(m: int, n: int, k: int, accel: AccelConfig, on: tuple[bool, bool, bool] = (False,) * 3,
                  b_bits: int | None = None) -> Mapping:  # fmt: skip
-    """The mapping of an m x k by k x n GEMM with the fewest DRAM bytes (ties: fewer cycles); ``on`` marks the
+    """The mapping of an m x k by k x n GEMM with the fewest DRAM bytes (ties: fewer cycles), or with the fewest
+    total cycles (ties: fewer bytes) under ``mapping_objective = "latency"``; ``on`` marks the
     operands (A, B, C) held on chip; ``b_bits``: the B operand's width (default input_bits; the weight width for a
     weight operand). Memoised per (shape, accelerator, on-chip operands, B width)."""
     m, n, k = int(m), int(n), int(k)
@@ -248,7 +301,12 @@ def best_mapping(m: int, n: int, k: int, accel: AccelConfig, on: tuple[bool, boo
     if accel.schedule is Schedule.GEMMINI:
         return _gemmini_mapping(m, n, k, accel, on, b_bits)
     shared = (accel.ifmap_sram_bytes // 2 * 8, accel.input_bits, b_bits) if accel.unified_scratchpad else None
-    tiles = _pairs(m, n, k, half_buffers(accel, b_bits), shared)
+    latency_first = accel.mapping_objective is MappingObjective.LATENCY
+    if latency_first and m * n * k <= EXHAUSTIVE_TILES:
+        half_buffers(accel, b_bits)  # the buffer check and its error
+        tiles = _all_tiles(m, n, k, accel, b_bits)
+    else:
+        tiles = _pairs(m, n, k, half_buffers(accel, b_bits), shared, folded_sides(accel))
     trips = {d: -(-v // tiles[d]) for d, v in (("m", m), ("n", n), ("k", k))}
     per_tile = _per_tile(accel)
     cycles = tiles_sum(per_tile["cycles"], m, n, k, tiles["m"], tiles["n"], tiles["k"])
@@ -265,6 +323,9 @@ def best_mapping(m: int, n: int, k: int, accel: AccelConfig, on: tuple[bool, boo
     order_idx = np.repeat(np.arange(len(ORDERS)), n_pairs)
     pair_idx = np.tile(np.arange(n_pairs), len(ORDERS))
     keys = (pair_idx, order_idx, prologue[pair_idx], sram[pair_idx], compute[pair_idx], traffic.ravel())
+    if latency_first:  # the double-buffered bandwidth model's total cycles first (hwsim.accel.gemm), then bytes
+        dram_cycles = np.ceil(traffic.ravel() / accel.dram_bytes_per_cycle)
+        keys = (*keys, np.maximum(compute[pair_idx], dram_cycles) + prologue[pair_idx])
     best = np.lexsort(keys)[0]
     o, p = int(order_idx[best]), int(pair_idx[best])
     return mapping_for(m, n, k, accel, ORDERS[o], int(tiles["m"][p]), int(tiles["n"][p]), int(tiles["k"][p]), on,
