@@ -47,7 +47,7 @@ def load_spec(path: str | Path) -> ModelSpec:
 
 
 def load_accel(accel: str | Path | AccelConfig = "gemmini-like", **overrides: Any) -> AccelConfig:
-    """An accelerator: a preset name (``gemmini-like``, ``tpu-v1-like``, ``edge-soc-32x32``), an accelerator TOML, or
+    """An accelerator: a preset name (``gemmini-like``, ``tpu-v1-like``, ``edge-soc-32x32``, ``gemmini``), a TOML, or
     a config, with any field overridden (``rows=32``, ``dram_bandwidth_bytes_per_s=16e9``; validated)."""
     from hwsim.accel.config import load_accel as load_named, with_overrides
 

@@ -257,7 +257,8 @@ def _check_gemmini(cfg: AccelConfig) -> None:
     dim = cfg.rows
     # Double-buffered halves: one DIM x DIM block of A and one of B in half the scratchpad, one of C in half the
     # accumulator (gemmini-rocc-tests include/gemmini.h l. 1145-1165).
-    if cfg.ifmap_sram_bytes // 2 < 2 * dim * dim * cfg.input_bytes or cfg.ofmap_sram_bytes // 2 < dim * dim * cfg.acc_bytes:
+    block_in, block_acc = dim * dim * cfg.input_bytes, dim * dim * cfg.acc_bytes
+    if cfg.ifmap_sram_bytes // 2 < 2 * block_in or cfg.ofmap_sram_bytes // 2 < block_acc:
         needs.append(f"room for one {dim} x {dim} block of A and B in half the scratchpad and of C in half the "
                      f"accumulator")
     if needs:

@@ -15,8 +15,9 @@ whose tiles number at most two along its own loops is loaded once (``a_reuse``/`
 **Timing** (one stream of mesh requests through ``ExecuteController``): inside a tile the hardware unroller
 (``LoopMatmul.scala`` ``LoopMatmulExecute``, l. 352-505) walks blocks k, j, i (i innermost) and issues for each a
 PRELOAD (the B block when i = 0, a garbage address that keeps the weights otherwise, l. 420-421) then a COMPUTE
-(the A block: DIM rows, fewer in the matrix's last row block, l. 406; loop order k, j, i, l. 474-476). The execute controller pairs every
-COMPUTE with the PRELOAD that follows it into one mesh request (``ExecuteController.scala`` l. 599-610); a request
+(the A block: DIM rows, fewer in the matrix's last row block, l. 406; loop order k, j, i, l. 474-476). The
+execute controller pairs every COMPUTE with the PRELOAD that follows it into one mesh request
+(``ExecuteController.scala`` l. 599-610); a request
 feeds one row per cycle for ``total_rows`` cycles (``MeshWithDelays.scala`` l. 97-129), which is DIM unless the
 request streams no new weights, when it is max(A rows, 4) (ExecuteController l. 285-302: the floor of 4 keeps two
 writes to one accumulator row 4 cycles apart). So:
