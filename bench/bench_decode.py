@@ -51,8 +51,9 @@ def explain(accel, summary: dict, ratio: float) -> str:
         return ("hwsim keeps the layers' weights in the weight SRAM between tokens (weights_on_chip); GenZ streams "
                 "them from DRAM every token")
     if summary["latency_per_token_s"] > 1.1 * summary["bandwidth_bound_s"]:
-        return ("hwsim's physical schedule: each GEMM instance waits for its first fold's operands (the prologue) "
-                "and the B = 1 matrix-vector products run one fold per R cycles; GenZ is a per-operator roofline")
+        return ("hwsim's weight-stationary folds: each loads R rows of weights in R cycles, so a B = 1 matrix-vector "
+                "product, or a per-head product d_h deep on a taller array, runs one fold per R cycles; GenZ is a "
+                "per-operator roofline")
     return (f"hwsim also moves the precomputed position keys ({classes['position_keys'] * summary['batch'] / 1e6:.2f}"
             f" MB) and activations the accelerator does not keep on chip "
             f"({classes['activations'] * summary['batch'] / 1e6:.2f} MB); GenZ has neither")

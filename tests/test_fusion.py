@@ -114,3 +114,26 @@ def test_layer_reports_spilled_bytes():
     assert small.dram_bytes == small.dram_weight_bytes + small.dram_activation_bytes + small.dram_psum_bytes
     off = model_cost(w, with_overrides(PRESETS["tpu-v1-like"], {"activations_on_chip": False})).layers[0]
     assert off.spill_bytes == 0 and off.dram_activation_bytes > small.dram_activation_bytes
+
+
+def test_fused_heads_run_back_to_back():
+    """h heads of the fused kernel share one pipeline fill and drain and one prologue, as a GEMM's instances do;
+    DRAM overlaps them all. From one head's plan: cycles = max(h (compute - fill) + fill, DRAM of h heads) + prologue."""
+    import numpy as np
+
+    from hwsim.accel.ops import attention_op
+    from hwsim.workload import AttentionCore
+
+    accel = with_overrides(PRESETS["tpu-v1-like"], {"fuse_attention": True})
+    plan = fused_plan(T, L, N, DH, accel)
+    assert plan.fill_cycles == 2 * 256 + 256 - 3
+    one = attention_op(AttentionCore(name="a", t=T, length=L, n_persistent=N, d_head=DH, repeat=1), accel,
+                       frozenset(), False)["counts"]  # fmt: skip
+    eight = attention_op(AttentionCore(name="a", t=T, length=L, n_persistent=N, d_head=DH, repeat=8), accel,
+                         frozenset(), False)["counts"]  # fmt: skip
+    bpc = accel.dram_bytes_per_cycle
+    prologue = int(np.ceil(plan.first_words * accel.input_bytes / bpc))
+    compute = 8 * (plan.compute_cycles - plan.fill_cycles) + plan.fill_cycles
+    assert eight["array_cycles"] == max(compute, int(np.ceil(eight["dram_bytes"] / bpc))) + prologue
+    assert eight["dram_bytes"] == 8 * one["dram_bytes"] and eight["macs"] == 8 * one["macs"]
+    assert one["array_cycles"] < eight["array_cycles"] < 8 * one["array_cycles"]

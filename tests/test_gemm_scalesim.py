@@ -162,6 +162,22 @@ def test_hand_computed_physical_mode():
     assert ws_cost.compute_cycles == 4 * 9 + 2 * 4 + 4 - 3
 
 
+def test_repeated_instances_stream_back_to_back():
+    """Physical: r instances share one pipeline fill/drain and one prologue, and DRAM overlaps all of them; counts
+    of work (MACs, SRAM, DRAM) are r times one instance. Scalesim mode: r separate runs. By hand, 8 x 4 x 4 on 4 x 4
+    WS (one fold, T = M = 8): one instance 8 + (2*4 + 4 - 3) = 17 compute cycles, three 3*8 + 9 = 33."""
+    accel = _accel("ws", "physical")
+    one, three = gemm_cost(8, 4, 4, accel), gemm_cost(8, 4, 4, accel, repeat=3)
+    assert (one.compute_cycles, three.compute_cycles) == (17, 33)
+    prologue = (8 * 4 + 4 * 4) // 1  # the first fold's A (M x R) and B (R x C) words at 1 B/cycle
+    assert one.total_cycles == max(17, 8 * 4 + 4 * 4 + 8 * 4) + prologue
+    assert three.total_cycles == max(33, 3 * (8 * 4 + 4 * 4 + 8 * 4)) + prologue  # DRAM-bound: 240 + 48
+    for key in ("macs", "dram_bytes", "sram_ifmap_bytes", "sram_filter_bytes", "sram_ofmap_bytes"):
+        assert getattr(three, key) == 3 * getattr(one, key), key
+    scalesim = _accel("ws", "scalesim")
+    assert gemm_cost(8, 4, 4, scalesim, repeat=3).total_cycles == 3 * gemm_cost(8, 4, 4, scalesim).total_cycles
+
+
 def test_on_chip_operands_leave_dram():
     """a/b/c on chip: that operand's DRAM words become 0; SRAM fills and drains are unchanged."""
     accel = _accel("ws", "physical")

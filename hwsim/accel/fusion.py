@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from hwsim.accel.config import AccelConfig
-from hwsim.accel.mapping import _per_tile, first_fold_words, half_buffers, tile_candidates, tiles_sum
+from hwsim.accel.mapping import _per_tile, first_fold_words, half_buffers, pipeline_cycles, tile_candidates, tiles_sum
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +47,7 @@ class FusedPlan:
     macs: int
     folds: int
     compute_cycles: int
+    fill_cycles: int  # the pipeline's fill and drain inside compute_cycles, paid once for heads run back to back
     sram_ifmap_reads: int
     sram_filter_reads: int
     sram_ofmap_writes: int
@@ -109,7 +110,8 @@ def _plan(t: int, length: int, n: int, dh: int, accel: AccelConfig, tq: int, bk:
         query_block=tq, key_block=bk, query_blocks=n_q, key_blocks=key_blocks,
         macs=3 * t * length * dh + 2 * t * n * dh,
         folds=int(_sum(accel, "folds", t, length, n, dh, tq, bk)),
-        compute_cycles=int(_sum(accel, "cycles", t, length, n, dh, tq, bk)) + 2 * accel.rows + accel.cols - 3,
+        compute_cycles=int(_sum(accel, "cycles", t, length, n, dh, tq, bk)) + pipeline_cycles(accel, tq),
+        fill_cycles=pipeline_cycles(accel, tq),
         sram_ifmap_reads=int(_sum(accel, "if_reads", t, length, n, dh, tq, bk)),
         sram_filter_reads=int(_sum(accel, "f_reads", t, length, n, dh, tq, bk)),
         sram_ofmap_writes=writes, sram_ofmap_reads=writes - t * (length + n) - t * dh,

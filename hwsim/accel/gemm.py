@@ -2,7 +2,10 @@
 
 A is the ifmap, B the filter, C the ofmap (SCALE-Sim's GEMM convention, scalesim.md §2). Every function works on
 Python ints *and* on int numpy arrays (broadcasting), so the vectorised path (``hwsim.accel.batch``) runs the same
-formulas. Counts are in words; ``repeat`` independent instances run back to back.
+formulas. Counts are in words; ``repeat`` independent instances run back to back: in physical mode they share one
+pipeline fill and drain and one prologue, and DRAM overlaps them all (as consecutive loop_ws calls stream through
+Gemmini's execute pipeline, hwsim.accel.gemmini); work counts (MACs, SRAM and DRAM) are ``repeat`` times one
+instance's; in scalesim mode every instance is a separate SCALE-Sim run.
 
 Mapping (scalesim.md §3): the dataflow puts two GEMM dimensions on the array (Sr rows, Sc columns) and streams the
 third over time (T); folds = ceil(Sr/R) * ceil(Sc/C).
@@ -157,20 +160,21 @@ def gemm_cost(
     bpc = accel.dram_bytes_per_cycle
     first = _where(a_on, 0, c["first_a"] * ib) + _where(b_on, 0, packed_bytes(c["first_b"], bb))
     prologue = _ceil_int(first / bpc)
-    dram_cycles = _ceil_int(c["dram_bytes"] / bpc)
-    compute = c["compute"]
-    total = _maximum(compute, dram_cycles) + prologue
+    r = _where(live, repeat, 0)
+    if accel.mode is CostMode.SCALESIM:  # SCALE-Sim has no instances: each is a separate run
+        compute, total = c["compute"] * r, (_maximum(c["compute"], _ceil_int(c["dram_bytes"] / bpc)) + prologue) * r
+    else:  # instances stream back to back: one fill and drain, one prologue, DRAM overlapped throughout
+        compute = r * (c["compute"] - c["fill"]) + _where(live, c["fill"], 0)
+        total = _where(live, _maximum(compute, _ceil_int(c["dram_bytes"] * r / bpc)) + prologue, 0)
 
     macs = m * n * k
-    r = _where(live, repeat, 0)
     # max(., 1): SCALE-Sim counts 0 cycles for a 1x1x1 GEMM on a 1x1 OS array (fold of 1 cycle, minus 1).
-    util = _where(live, macs / (_maximum(compute, 1) * rows * cols), 0.0)
-    util_stalls = _where(live, macs / (_maximum(total, 1) * rows * cols), 0.0)
+    util = _where(live, r * macs / (_maximum(compute, 1) * rows * cols), 0.0)
+    util_stalls = _where(live, r * macs / (_maximum(total, 1) * rows * cols), 0.0)
     map_eff = _where(live, c["used"] / (c["folds"] * rows * cols), 0.0)
     mn = m * n
     per_instance = dict(
-        macs=macs, compute_cycles=compute, stall_cycles=total - compute, total_cycles=total,
-        sram_ifmap_reads=c["sram_if"], sram_filter_reads=c["sram_f"], sram_ofmap_writes=c["of_writes"],
+        macs=macs, sram_ifmap_reads=c["sram_if"], sram_filter_reads=c["sram_f"], sram_ofmap_writes=c["of_writes"],
         sram_ofmap_reads=c["of_reads"], dram_ifmap_reads=c["dram_if"], dram_filter_reads=c["dram_f"],
         dram_ofmap_writes=c["dram_of_w"], onchip_filter_reads=c["onchip_f"], sram_ifmap_bytes=c["sram_if_bytes"],
         sram_filter_bytes=c["sram_f_bytes"], sram_ofmap_bytes=c["sram_of_bytes"], dram_bytes=c["dram_bytes"],
@@ -183,6 +187,7 @@ def gemm_cost(
     )  # fmt: skip
     return GemmCost(
         **{key: _py(value * r) for key, value in per_instance.items()},
+        compute_cycles=_py(compute), stall_cycles=_py(total - compute), total_cycles=_py(total),
         row_folds=_py(c["row_folds"] * live), col_folds=_py(c["col_folds"] * live), folds=_py(c["folds"] * live),
         mapping_efficiency=_py(map_eff), utilization=_py(util), utilization_with_stalls=_py(util_stalls),
     )  # fmt: skip
@@ -263,7 +268,7 @@ def _mapping_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on, bb: int, fiel
     return _finish_counts(
         m, n, accel, a_on, b_on, c_on, bb, dict(
             row_folds=_ceil_div(sr, rows) + 0 * of_w, col_folds=_ceil_div(sc, cols) + 0 * of_w,  # full shape
-            folds=field("folds"), compute=field("compute_cycles"), used=field("used_pe_folds"),
+            folds=field("folds"), compute=field("compute_cycles"), fill=field("fill_cycles"), used=field("used_pe_folds"),
             sram_if=field("sram_ifmap_reads"), sram_f=field("sram_filter_reads"), of_writes=of_w, of_reads=of_r,
             fill_if=field("fill_a_words"), fill_f=field("fill_b_words"), dram_of_w=mn + psum, psum_words=psum,
             psum_reads=psum, sram_of_bytes=(of_w + of_r + 2 * psum) * ab + mn * ib,

@@ -74,6 +74,7 @@ class Mapping:
     fill_b_words: int
     folds: int
     compute_cycles: int
+    fill_cycles: int  # the part of compute_cycles paid once per run of instances: the pipeline's fill and drain
     used_pe_folds: int  # sum over folds of used PEs (mapping efficiency = used / (folds R C))
     sram_ifmap_reads: int
     sram_filter_reads: int
@@ -369,6 +370,7 @@ def mapping_for(
         dram_bytes=int(_traffic_bytes(accel, m, n, k, (ref["a"], ref["b"], ref["c"]), on, b_bits)),
         fill_a_words=m * k * ref["a"], fill_b_words=k * n * ref["b"],
         folds=total("folds"), compute_cycles=total("cycles") + pipeline_cycles(accel, m),
+        fill_cycles=pipeline_cycles(accel, m),
         used_pe_folds=total("used"), sram_ifmap_reads=total("if_reads"), sram_filter_reads=total("f_reads"),
         sram_ofmap_writes=writes, sram_ofmap_reads=writes - m * n,
         first_a_words=int(fa), first_b_words=int(fb),

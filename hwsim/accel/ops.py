@@ -102,9 +102,11 @@ def attention_op(core: AttentionCore, accel: AccelConfig, resident: frozenset[st
     pers_bytes, pers_all = packed_bytes(persistent, wb), packed_bytes(plan.persistent_words, wb)
     dram = (q + kv + o) * ib + pers_bytes
     bpc = accel.dram_bytes_per_cycle
-    total = max(plan.compute_cycles, int(np.ceil(dram / bpc))) + int(np.ceil(plan.first_words * ib / bpc))
+    # the r heads run back to back (as a GEMM's instances, hwsim.accel.gemm): one fill and drain, one prologue
+    compute = r * (plan.compute_cycles - plan.fill_cycles) + plan.fill_cycles if r else 0
+    total = max(compute, int(np.ceil(dram * r / bpc))) + int(np.ceil(plan.first_words * ib / bpc)) if r else 0
     counts = dict(
-        macs=plan.macs * r, array_cycles=total * r, stall_cycles=(total - plan.compute_cycles) * r,
+        macs=plan.macs * r, array_cycles=total, stall_cycles=total - compute,
         sram_ifmap_bytes=(plan.sram_ifmap_reads + plan.q_words) * ib * r,
         sram_filter_bytes=((plan.sram_filter_reads + plan.kv_words) * ib + pers_all) * r,
         sram_ofmap_bytes=((plan.sram_ofmap_writes + plan.sram_ofmap_reads) * ab + plan.o_words * ib) * r,
