@@ -189,3 +189,17 @@ def test_a_sweep_grid_over_the_schedule(tmp_path, cli):
     for schedule in ("search", "gemmini"):
         cost = model_cost(w, with_overrides(G16, {"schedule": schedule}))
         assert int(rows[f"gemmini[schedule={schedule}]"]["cycles"]) == cost.total.cycles
+
+
+def test_first_load_by_hand():
+    """The array waits for one mvin of A and one of B (LoopMatmul's ld_ahead): DIM rows of up to 64 bytes
+    (dma_maxbytes) each. 16 x 16 int8: 16 x 64 + 16 x 64 words; 8 x 8 with M = 1: 1 x 64 + 8 x 64."""
+    import numpy as np
+
+    assert tuple(int(x) for x in gemmini.first_load_words(16, 1, 80, 96, 512)) == (16 * 64, 16 * 64)
+    assert tuple(int(x) for x in gemmini.first_load_words(8, 1, 1, 64, 448)) == (64, 8 * 64)
+    slow = dataclasses.replace(G8, dram_bandwidth_bytes_per_s=8e9)  # 16 B per cycle at 500 MHz
+    c = gemm_cost(1, 1000, 512, slow)
+    dram = 512 + 512 * 1000 + 1000  # A, B, C once each (b_reuse: J0 * K0 = 16 * 2 > 2, but I0 = 1: B read once)
+    assert c.dram_bytes == dram
+    assert c.total_cycles == max(64025, int(np.ceil(dram / 16))) + (64 + 8 * 64) // 16

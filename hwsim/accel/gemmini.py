@@ -36,7 +36,8 @@ writes to one accumulator row 4 cycles apart). So:
   ``GemminiConfigs.scala`` l. 51, 82).
 
 Compute cycles of an M x K by K x N GEMM = DIM ceil(M/DIM) ceil(N/DIM) ceil(K/DIM) + max(last rows, 4) + R + C + 4,
-independent of the tiling (tiles are whole blocks). Not modelled: scratchpad bank conflicts between A and the next
+independent of the tiling (tiles are whole blocks). Before the first COMPUTE the array waits for the loaders' first
+mvin of A and of B (``ld_ahead``; :func:`first_load_words`): the bandwidth model's prologue. Not modelled: scratchpad bank conflicts between A and the next
 weights (each loop's A grows from the start of its half of the scratchpad and B from the end, LoopMatmul.scala
 l. 387, 1296-1297, so they share a bank only when a tile's A or B outgrows one bank), DMA and reservation-station
 stalls (the bandwidth model covers DRAM), bias loads (hwsim's GEMMs have none).
@@ -46,6 +47,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 # ExecuteController.scala l. 301: a request without new weights still feeds at least 4 rows.
 MIN_REQUEST_ROWS = 4
 SPAD_READ_CYCLES = 2  # SyncReadMem read + ex_read_pipe (Scratchpad.scala l. 163-172, 548)
@@ -54,6 +57,7 @@ MESH_OUTPUT_DELAY_CYCLES = 1  # GemminiConfigs.scala l. 82 (mesh_output_delay), 
 ACC_WRITE_CYCLES = 2  # GemminiConfigs.scala l. 51 (acc_latency), AccumulatorMem.scala l. 113
 # gemmini.h l. 1250-1254: the starting tile takes a quarter of the scratchpad (half of the double-buffered half).
 START_PARTITION_DIVISOR = 4
+DMA_MAX_BYTES = 64  # Configs.scala l. 68 (dma_maxbytes): one mvin moves at most this many bytes per row
 
 
 def blocks(d, dim):
@@ -80,6 +84,14 @@ def tail_cycles(dim: int, m: int) -> int:
 def compute_cycles(dim: int, m: int, n: int, k: int) -> int:
     """Execute cycles of one whole GEMM: DIM per block plus the tail."""
     return tile_cycles(dim, m, n, k) + tail_cycles(dim, m)
+
+
+def first_load_words(dim: int, input_bytes: int, tm, tn, tk):
+    """(A words, B words) loaded before the first COMPUTE may issue: LoopMatmulExecute waits until the loaders are
+    past its block (``ld_ahead``, LoopMatmul.scala l. 458-461), and each loader's first mvin moves DIM rows of up to
+    max_block_len blocks (l. 61-62, 898: DMA_MAX_BYTES / (DIM x input bytes), at least 1)."""
+    width = dim * max(1, DMA_MAX_BYTES // (dim * input_bytes))
+    return np.minimum(tm, dim) * np.minimum(tk, width), np.minimum(tk, dim) * np.minimum(tn, width)
 
 
 def spad_rows(tile_i: int, tile_j: int, tile_k: int, dim: int, b_rows_per_row: float = 1.0) -> float:

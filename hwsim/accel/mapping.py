@@ -160,6 +160,8 @@ def pipeline_cycles(accel: AccelConfig, m: int) -> int:
 def first_fold_words(accel: AccelConfig, tm, tn, tk):
     """(A words, B words) the array needs before its first fold can start (tile dims)."""
     rows, cols = accel.rows, accel.cols
+    if accel.schedule is Schedule.GEMMINI:
+        return gemmini.first_load_words(rows, accel.input_bytes, tm, tn, tk)
     if accel.dataflow is Dataflow.OS:
         return np.minimum(tm, rows) * tk, tk * np.minimum(tn, cols)
     if accel.dataflow is Dataflow.WS:
