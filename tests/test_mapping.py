@@ -22,6 +22,26 @@ def _accel(half_a: int, half_b: int, half_c: int, rows: int = 2, cols: int = 2, 
                        clock_hz=1e9)  # fmt: skip
 
 
+def rule_refetch(order: str, trips: dict[str, int]) -> dict[str, int]:
+    """mapping.md's rule, written out: an operand is fetched trips(loop it ignores) times iff a loop inside that
+    loop, on which it depends, has more than one trip."""
+    refetch = {}
+    for operand, deps in (("a", "mk"), ("b", "kn"), ("c", "mn")):
+        ignored = next(loop for loop in "mnk" if loop not in deps)
+        inside = order[order.index(ignored) + 1 :]
+        moves = any(trips[loop] > 1 for loop in inside if loop in deps)
+        refetch[operand] = trips[ignored] if moves else 1
+    return refetch
+
+
+def rule_bytes(m: int, n: int, k: int, refetch: dict[str, int], on=(False, False, False)) -> int:
+    """int8 operands and outputs, int32 partial sums written out and read back on every restart of a C tile."""
+    words_a = 0 if on[0] else m * k * refetch["a"]
+    words_b = 0 if on[1] else k * n * refetch["b"]
+    final_c = 0 if on[2] else m * n
+    return words_a + words_b + final_c + 2 * m * n * (refetch["c"] - 1) * 4
+
+
 def brute_force_bytes(m: int, n: int, k: int, half_a: int, half_b: int, half_c: int, on=(False, False, False)) -> int:
     """Every tile size 1..D of every dimension and every loop order, the rule as shared/reference/mapping.md states it."""
     best = None
@@ -29,18 +49,7 @@ def brute_force_bytes(m: int, n: int, k: int, half_a: int, half_b: int, half_c: 
         if tm * tk > half_a or tk * tn > half_b or tm * tn > half_c:
             continue
         trips = {"m": math.ceil(m / tm), "n": math.ceil(n / tn), "k": math.ceil(k / tk)}
-        for order in ORDERS:
-            refetch = {}
-            for operand, deps in (("a", "mk"), ("b", "kn"), ("c", "mn")):
-                ignored = next(loop for loop in "mnk" if loop not in deps)
-                inside = order[order.index(ignored) + 1 :]
-                moves = any(trips[loop] > 1 for loop in inside if loop in deps)
-                refetch[operand] = trips[ignored] if moves else 1
-            words_a = 0 if on[0] else m * k * refetch["a"]
-            words_b = 0 if on[1] else k * n * refetch["b"]
-            final_c = 0 if on[2] else m * n
-            total = words_a + words_b + final_c + 2 * m * n * (refetch["c"] - 1) * 4
-            best = total if best is None else min(best, total)
+        best = min([rule_bytes(m, n, k, rule_refetch(order, trips), on) for order in ORDERS] + [best or math.inf])
     return best
 
 
@@ -124,17 +133,11 @@ def brute_force_latency(m: int, n: int, k: int, accel: AccelConfig) -> int:
             sm, sn, sk = min(tm, m - i), min(tn, n - j), min(tk, k - l)
             sr, sc, t = {"os": (sm, sn, sk), "ws": (sk, sn, sm), "is": (sk, sm, sn)}[accel.dataflow.value]
             compute += math.ceil(sr / rows) * math.ceil(sc / cols) * max(t, rows)
-        sr, sc, _ = {"os": (tm, tn, tk), "ws": (tk, tn, tm), "is": (tk, tm, tn)}[accel.dataflow.value]
         first = {"os": min(tm, rows) * tk + tk * min(tn, cols), "ws": tm * min(tk, rows) + min(tk, rows) * min(tn, cols),
                  "is": min(tk, rows) * min(tm, cols) + min(tk, rows) * tn}[accel.dataflow.value]  # fmt: skip
         trips = {"m": math.ceil(m / tm), "n": math.ceil(n / tn), "k": math.ceil(k / tk)}
         for order in ORDERS:
-            refetch = {}
-            for operand, deps in (("a", "mk"), ("b", "kn"), ("c", "mn")):
-                ignored = next(loop for loop in "mnk" if loop not in deps)
-                moves = any(trips[loop] > 1 for loop in order[order.index(ignored) + 1 :] if loop in deps)
-                refetch[operand] = trips[ignored] if moves else 1
-            dram = m * k * refetch["a"] + k * n * refetch["b"] + m * n + 2 * m * n * (refetch["c"] - 1) * 4
+            dram = rule_bytes(m, n, k, rule_refetch(order, trips))
             total = max(compute, math.ceil(dram / bpc)) + math.ceil(first / bpc)
             best = total if best is None else min(best, total)
     return best
