@@ -143,6 +143,18 @@ def brute_force_latency(m: int, n: int, k: int, accel: AccelConfig) -> int:
     return best
 
 
+def latency_first(m, n, k, half_a, half_b, half_c, df, side, bandwidth):
+    """(accel, cost) with mapping_objective = latency, checked against the dram objective on the same design: never
+    slower (its candidates include the dram objective's mapping), never fewer bytes (that mapping's bytes are the
+    rule's optimum)."""
+    accel = with_overrides(_accel(half_a, half_b, half_c, rows=side, cols=side, df=df),
+                           {"dram_bandwidth_bytes_per_s": bandwidth, "mapping_objective": "latency"})  # fmt: skip
+    fast = gemm_cost(m, n, k, accel)
+    lean = gemm_cost(m, n, k, with_overrides(accel, {"mapping_objective": "dram"}))
+    assert fast.total_cycles <= lean.total_cycles and fast.dram_bytes >= lean.dram_bytes
+    return accel, fast
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     m=st.integers(1, 12), n=st.integers(1, 12), k=st.integers(1, 12), half_a=st.integers(4, 60),
@@ -152,11 +164,7 @@ def brute_force_latency(m: int, n: int, k: int, accel: AccelConfig) -> int:
 def test_latency_objective_against_brute_force(m, n, k, half_a, half_b, half_c, df, side, bandwidth):
     """mapping_objective = latency on small GEMMs (every tile tried): the brute force's fewest total cycles; never
     slower than the dram objective's mapping, whose bytes are a floor."""
-    accel = with_overrides(_accel(half_a, half_b, half_c, rows=side, cols=side, df=df),
-                           {"dram_bandwidth_bytes_per_s": bandwidth, "mapping_objective": "latency"})  # fmt: skip
-    fast = gemm_cost(m, n, k, accel)
-    lean = gemm_cost(m, n, k, with_overrides(accel, {"mapping_objective": "dram"}))
-    assert fast.total_cycles <= lean.total_cycles and fast.dram_bytes >= lean.dram_bytes
+    accel, fast = latency_first(m, n, k, half_a, half_b, half_c, df, side, bandwidth)
     assert fast.total_cycles == brute_force_latency(m, n, k, accel)
 
 
@@ -169,11 +177,7 @@ def test_latency_objective_against_brute_force(m, n, k, half_a, half_b, half_c, 
 def test_latency_objective_on_large_gemms(m, n, k, half_a, half_b, half_c, df, side, bandwidth):
     """Beyond the exhaustive size the candidates are balanced tiles, balanced whole multiples of the array side and
     the largest tile that fits: never slower than the dram objective, never fewer bytes, never below the bounds."""
-    accel = with_overrides(_accel(half_a, half_b, half_c, rows=side, cols=side, df=df),
-                           {"dram_bandwidth_bytes_per_s": bandwidth, "mapping_objective": "latency"})  # fmt: skip
-    fast = gemm_cost(m, n, k, accel)
-    lean = gemm_cost(m, n, k, with_overrides(accel, {"mapping_objective": "dram"}))
-    assert fast.total_cycles <= lean.total_cycles and fast.dram_bytes >= lean.dram_bytes
+    accel, fast = latency_first(m, n, k, half_a, half_b, half_c, df, side, bandwidth)
     assert fast.compute_cycles >= math.ceil(m * n * k / side**2)  # every MAC on some PE
     mp = best_mapping(m, n, k, accel)
     assert mp.tile_m * mp.tile_k <= half_a and mp.tile_k * mp.tile_n <= half_b and mp.tile_m * mp.tile_n <= half_c

@@ -124,7 +124,7 @@ class AccelConfig:
             raise AccelConfigError(f"accel '{self.name}': unknown mapping_objective {self.mapping_objective!r} "
                                    f"(choose {', '.join(o.value for o in MappingObjective)})") from None
         if self.mapping_objective is not MappingObjective.DRAM and (
-                self.schedule is not Schedule.SEARCH or CostMode(self.mode) is not CostMode.PHYSICAL):
+                self.schedule is not Schedule.SEARCH or self.mode is not CostMode.PHYSICAL):
             raise AccelConfigError(f"accel '{self.name}': mapping_objective applies to hwsim's mapping search "
                                    f"(mode = physical, schedule = search)")
         for field in ("rows", "cols", "ifmap_sram_bytes", "ofmap_sram_bytes", "vector_lanes"):

@@ -163,9 +163,8 @@ def gemm_cost(
     r = _where(live, repeat, 0)
     if accel.mode is CostMode.SCALESIM:  # SCALE-Sim has no instances: each is a separate run
         compute, total = c["compute"] * r, (_maximum(c["compute"], _ceil_int(c["dram_bytes"] / bpc)) + prologue) * r
-    else:  # instances stream back to back: one fill and drain, one prologue, DRAM overlapped throughout
-        compute = r * (c["compute"] - c["fill"]) + _where(live, c["fill"], 0)
-        total = _where(live, _maximum(compute, _ceil_int(c["dram_bytes"] * r / bpc)) + prologue, 0)
+    else:
+        compute, total = back_to_back_cycles(c["compute"], c["fill"], c["dram_bytes"], r, prologue, bpc)
 
     macs = m * n * k
     # max(., 1): SCALE-Sim counts 0 cycles for a 1x1x1 GEMM on a 1x1 OS array (fold of 1 cycle, minus 1).
@@ -191,6 +190,15 @@ def gemm_cost(
         row_folds=_py(c["row_folds"] * live), col_folds=_py(c["col_folds"] * live), folds=_py(c["folds"] * live),
         mapping_efficiency=_py(map_eff), utilization=_py(util), utilization_with_stalls=_py(util_stalls),
     )  # fmt: skip
+
+
+def back_to_back_cycles(compute, fill, dram_bytes, repeat, prologue, bpc: float):
+    """(compute, total) cycles of ``repeat`` instances run back to back in physical mode (a GEMM's instances, the
+    fused kernel's heads): one pipeline fill and drain, one prologue, the DRAM of all of them overlapped with
+    compute. ``compute`` includes one ``fill``; ints or int arrays; repeat 0 costs (0, 0)."""
+    live = repeat > 0
+    compute_all = repeat * (compute - fill) + _where(live, fill, 0)
+    return compute_all, _where(live, _maximum(compute_all, _ceil_int(dram_bytes * repeat / bpc)) + prologue, 0)
 
 
 def _scalesim_counts(m, n, k, accel: AccelConfig, a_on, b_on, c_on, bb: int) -> dict:

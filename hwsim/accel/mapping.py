@@ -204,14 +204,13 @@ def fits_mask(accel: AccelConfig, tm, tn, tk, b_bits: int | None = None):
     return ab & (tm * tn <= half_c)
 
 
-def _pairs(m: int, n: int, k: int, halves: tuple[int, int, int], shared: tuple[int, int, int] | None = None,
-           sides: dict[str, int] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+def _pairs(m: int, n: int, k: int, halves: tuple[int, int, int], shared: tuple[int, int, int] | None,
+           sides: dict[str, int]) -> dict[str, np.ndarray]:  # fmt: skip
     """Legal balanced tiles: every candidate pair of two dimensions, the third with the fewest trips allowed.
     ``shared`` = (bits of the unified scratchpad's half, A bits, B bits): the A and B tiles must fit it together.
     ``sides``: the array side each folded dimension is folded over; its tiles may also be whole multiples of it
     (balanced over blocks of the side), and the third dimension may also take the largest such multiple."""
     dims = {"m": m, "n": n, "k": k}
-    sides = sides or {}
     cands = {d: _with_aligned(tile_candidates(v), v, sides.get(d)) for d, v in dims.items()}
     derived = max("mnk", key=lambda d: len(cands[d]))
     x, y = (d for d in "mnk" if d != derived)
@@ -306,7 +305,6 @@ def best_mapping(m: int, n: int, k: int, accel: AccelConfig, on: tuple[bool, boo
     shared = (accel.ifmap_sram_bytes // 2 * 8, accel.input_bits, b_bits) if accel.unified_scratchpad else None
     latency_first = accel.mapping_objective is MappingObjective.LATENCY
     if latency_first and m * n * k <= EXHAUSTIVE_TILES:
-        half_buffers(accel, b_bits)  # the buffer check and its error
         tiles = _all_tiles(m, n, k, accel, b_bits)
     else:
         tiles = _pairs(m, n, k, half_buffers(accel, b_bits), shared, folded_sides(accel))

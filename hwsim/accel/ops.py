@@ -16,7 +16,7 @@ import numpy as np
 
 from hwsim.accel.config import AccelConfig, CostMode
 from hwsim.accel.fusion import fused_plan
-from hwsim.accel.gemm import gemm_cost
+from hwsim.accel.gemm import back_to_back_cycles, gemm_cost
 from hwsim.accel.mapping import best_mapping, packed_bytes
 from hwsim.accel.residency import resident_tensors
 from hwsim.workload import (
@@ -102,9 +102,9 @@ def attention_op(core: AttentionCore, accel: AccelConfig, resident: frozenset[st
     pers_bytes, pers_all = packed_bytes(persistent, wb), packed_bytes(plan.persistent_words, wb)
     dram = (q + kv + o) * ib + pers_bytes
     bpc = accel.dram_bytes_per_cycle
-    # the r heads run back to back (as a GEMM's instances, hwsim.accel.gemm): one fill and drain, one prologue
-    compute = r * (plan.compute_cycles - plan.fill_cycles) + plan.fill_cycles if r else 0
-    total = max(compute, int(np.ceil(dram * r / bpc))) + int(np.ceil(plan.first_words * ib / bpc)) if r else 0
+    # the r heads run back to back, as a GEMM's instances do
+    compute, total = back_to_back_cycles(plan.compute_cycles, plan.fill_cycles, dram, r,
+                                         int(np.ceil(plan.first_words * ib / bpc)), bpc)  # fmt: skip
     counts = dict(
         macs=plan.macs * r, array_cycles=total, stall_cycles=total - compute,
         sram_ifmap_bytes=(plan.sram_ifmap_reads + plan.q_words) * ib * r,

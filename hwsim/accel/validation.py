@@ -8,6 +8,7 @@ SCALE-Sim v3 in-process on the small case below (the test reruns it when ``scale
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -260,8 +261,6 @@ SCHEDULE_SHAPES = ((1, 1000, 512), (1, 768, 768), (1, 4096, 1024), (64, 64, 64),
 
 def _scalesim_8x8() -> AccelConfig:
     """SCALE-Sim's timing on the same array (its cycles do not depend on the buffer sizes)."""
-    import dataclasses
-
     return dataclasses.replace(GEMMINI_8X8, unified_scratchpad=False, filter_sram_bytes=32 * KIB,
                                ifmap_sram_bytes=32 * KIB, schedule="search", mode="scalesim")  # fmt: skip
 
@@ -277,8 +276,6 @@ def gemmini_rtl_checks() -> list[Check]:
 def schedule_rows() -> list[tuple[tuple[int, int, int], int, float, float, float]]:
     """(shape, Gemmini-schedule compute cycles, search / Gemmini, latency-first search / Gemmini, SCALE-Sim mode /
     Gemmini) on the 8 x 8 array."""
-    import dataclasses
-
     search, scalesim = dataclasses.replace(GEMMINI_8X8, schedule="search"), _scalesim_8x8()
     fast = dataclasses.replace(search, mapping_objective="latency")
     rows = []
